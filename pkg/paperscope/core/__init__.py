@@ -1,0 +1,1 @@
+"""The lab framework: parameters, devices, seeding, the background runner, registry, export."""

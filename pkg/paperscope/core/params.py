@@ -1,0 +1,141 @@
+"""The parameter base every lab declares its hyperparameters on.
+
+A lab's ``Params`` class is the single declaration from which Panel widgets, notebook controls,
+CLI ``--set`` flags, URL state and the figure sidecar are all built. Values typed by people
+(CLI, URL) go through :func:`coerce`, which answers bad input with a one-line ``ParamError``
+that names the allowed range.
+"""
+
+import os
+from typing import ClassVar
+
+import param
+
+from .errors import ParamError
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off"}
+
+
+class LabParams(param.Parameterized):
+    """Shared parameters; a lab subclasses this and adds its own, each with bounds and ``doc=``.
+
+    ``QUICK`` holds the small sizes used by tests, notebooks in CI and the app's first paint.
+    """
+
+    seed = param.Integer(0, bounds=(0, 2**31 - 1), doc="Seed of every random generator in the run")
+    device = param.Selector(
+        default="auto", objects=["auto", "cpu", "cuda", "mps"],
+        doc="Where tensors live: auto picks cuda > mps > cpu (PAPERSCOPE_DEVICE overrides auto)",
+    )
+
+    QUICK: ClassVar[dict] = {}
+
+    @classmethod
+    def preset(cls, name: str = "default", **overrides):
+        """A new instance at the declared defaults (``default``) or the ``quick`` sizes."""
+        if name not in ("default", "quick"):
+            raise ParamError(f"unknown preset {name!r}: choose 'default' or 'quick'")
+        values = dict(cls.QUICK) if name == "quick" else {}
+        values.update(overrides)
+        return cls(**values)
+
+    @classmethod
+    def names(cls) -> list[str]:
+        """The user-facing parameter names, in declaration order (shared ones last)."""
+        own = [n for n in cls.param if n != "name"]
+        shared = [n for n in ("seed", "device") if n in own]
+        return [n for n in own if n not in shared] + shared
+
+    def values(self) -> dict:
+        """Current values as plain JSON-safe Python objects."""
+        return {n: _plain(getattr(self, n)) for n in self.names()}
+
+
+def _plain(value):
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item"):  # numpy scalar
+        return value.item()
+    return value
+
+
+def describe_range(p: param.Parameter) -> str:
+    """How a person would say what a parameter accepts, e.g. 'an integer from 1 to 8'."""
+    if isinstance(p, param.Boolean):
+        return "true or false"
+    if isinstance(p, param.Selector):
+        return "one of " + ", ".join(str(o) for o in p.objects)
+    if isinstance(p, param.Number):
+        kind = "an integer" if isinstance(p, param.Integer) else "a number"
+        lo, hi = p.bounds or (None, None)
+        if lo is None and hi is None:
+            return kind
+        if hi is None:
+            return f"{kind} >= {lo}"
+        if lo is None:
+            return f"{kind} <= {hi}"
+        return f"{kind} from {lo} to {hi}"
+    if isinstance(p, param.List):
+        return "a comma-separated list"
+    return "a string"
+
+
+def coerce(cls: type[LabParams], name: str, text: str):
+    """Turn the text a person typed for ``name`` into a checked value, or raise ``ParamError``."""
+    if name not in cls.names():
+        raise ParamError(f"unknown parameter {name!r}; known: {', '.join(cls.names())}")
+    p = cls.param[name]
+    allowed = describe_range(p)
+    text = str(text).strip()
+    try:
+        if isinstance(p, param.Boolean):
+            low = text.lower()
+            if low not in TRUE_WORDS | FALSE_WORDS:
+                raise ValueError
+            value = low in TRUE_WORDS
+        elif isinstance(p, param.Selector):
+            matches = [o for o in p.objects if str(o) == text]
+            if not matches:
+                raise ValueError
+            value = matches[0]
+        elif isinstance(p, param.Integer):
+            value = int(text)
+        elif isinstance(p, param.Number):
+            value = float(text)
+        elif isinstance(p, param.List):
+            item = p.item_type or str
+            value = [item(v) for v in text.split(",") if v.strip()]
+        else:
+            value = text
+    except ValueError:
+        raise ParamError(f"{name}={text!r} is not valid: expected {allowed}") from None
+    check_value(cls, name, value)
+    return value
+
+
+def check_value(cls: type[LabParams], name: str, value) -> None:
+    """Raise ``ParamError`` if ``value`` is outside ``name``'s declared bounds."""
+    p = cls.param[name]
+    if isinstance(p, param.Number) and p.bounds is not None:
+        lo, hi = p.bounds
+        inc_lo, inc_hi = p.inclusive_bounds
+        below = lo is not None and (value < lo if inc_lo else value <= lo)
+        above = hi is not None and (value > hi if inc_hi else value >= hi)
+        if below or above:
+            raise ParamError(f"{name}={value} is out of range: expected {describe_range(p)}")
+
+
+def apply_strings(params: LabParams, assignments: dict[str, str]) -> LabParams:
+    """Set several parameters from text (all checked before any is set)."""
+    values = {name: coerce(type(params), name, text) for name, text in assignments.items()}
+    try:
+        params.param.update(**values)
+    except ValueError as exc:  # a cross-parameter check param itself enforces
+        raise ParamError(str(exc)) from None
+    return params
+
+
+def quick_mode() -> bool:
+    """True when ``PAPERSCOPE_QUICK`` asks notebooks and apps to start at quick sizes."""
+    return os.environ.get("PAPERSCOPE_QUICK", "").lower() in TRUE_WORDS

@@ -1,0 +1,196 @@
+"""Background compute with cooperative cancellation and frame coalescing.
+
+One :class:`Runner` per session owns two threads:
+
+- the *compute* thread runs a lab's ``run(params)`` generator. ``submit`` bumps a generation
+  token; the generator is checked between frames and closed as soon as a newer request exists
+  (``close()`` runs its ``finally`` now rather than at garbage collection);
+- the *delivery* thread hands frames to the UI at most ``max_fps`` times a second. Frames are
+  complete snapshots, so only the newest waiting frame is delivered and older ones are dropped;
+  the last frame of a run is always delivered, and state changes ("running", "done", "error")
+  are never dropped. Frames and states of a superseded generation are discarded.
+
+``on_frame`` may block (the UI waits for the browser's event loop to apply an update): that
+back-pressure is what keeps a slow client from piling up work.
+"""
+
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterator
+
+from .device import apply_thread_policy
+from .errors import PaperscopeError
+from .frames import Frame
+
+RUNNING, DONE, ERROR = "running", "done", "error"
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for the status bar: our own errors as written, others with their type."""
+    if isinstance(exc, PaperscopeError):
+        return str(exc)
+    if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
+        return "ran out of memory: lower the sizes (hidden size, batch, probe size) or use the quick preset"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class Runner:
+    """Runs ``compute(params)`` in the background; the newest ``submit`` always wins."""
+
+    def __init__(self, compute: Callable[[object], Iterator[Frame]],
+                 on_frame: Callable[[Frame], None],
+                 on_state: Callable[[str, str], None] = lambda state, message: None,
+                 max_fps: float = 20.0, threads: int | None = None):
+        self._compute = compute
+        self._on_frame = on_frame
+        self._on_state = on_state
+        self._interval = 1.0 / max_fps
+        self._threads = threads
+        self._cv = threading.Condition()
+        self._generation = 0
+        self._job = None  # (generation, params) waiting to start
+        self._frame = None  # (generation, frame) newest undelivered frame
+        self._states = deque()  # (generation, state, message)
+        self._settled = 0  # newest generation whose final state has been delivered
+        self._closed = False
+        self.frames_delivered = 0
+        self._workers = [threading.Thread(target=self._compute_loop, name="paperscope-compute", daemon=True),
+                         threading.Thread(target=self._deliver_loop, name="paperscope-deliver", daemon=True)]
+        for worker in self._workers:
+            worker.start()
+
+    # -- public API ---------------------------------------------------------------------------
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def submit(self, params) -> int:
+        """Start a run with ``params``, cancelling the one in flight; returns its generation."""
+        with self._cv:
+            if self._closed:
+                raise RuntimeError("this runner is closed")
+            self._generation += 1
+            self._job = (self._generation, params)
+            self._cv.notify_all()
+            return self._generation
+
+    def cancel(self) -> None:
+        """Stop the run in flight (its pending frames are dropped)."""
+        with self._cv:
+            self._generation += 1
+            self._job = None
+            self._settled = self._generation  # nothing left to wait for
+            self._cv.notify_all()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the newest run has finished and its output was delivered."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cv:
+            while self._settled != self._generation and not self._closed:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cv.wait(left)
+        return True
+
+    def close(self) -> None:
+        """Cancel and let both threads end (frees the lab's tensors via generator close)."""
+        with self._cv:
+            self._closed = True
+            self._generation += 1
+            self._cv.notify_all()
+        for worker in self._workers:
+            if worker is not threading.current_thread():
+                worker.join(timeout=5)
+
+    # -- compute thread -----------------------------------------------------------------------
+    def _current(self, generation: int) -> bool:
+        return generation == self._generation and not self._closed
+
+    def _compute_loop(self) -> None:
+        apply_thread_policy(self._threads)
+        while True:
+            with self._cv:
+                while self._job is None and not self._closed:
+                    self._cv.wait()
+                if self._closed:
+                    return
+                generation, params = self._job
+                self._job = None
+            self._run_job(generation, params)
+
+    def _run_job(self, generation: int, params) -> None:
+        self._post_state(generation, RUNNING, "running")
+        frames = None
+        try:
+            frames = self._compute(params)
+            for frame in frames:
+                if not self._current(generation):
+                    return
+                with self._cv:
+                    self._frame = (generation, frame)
+                    self._cv.notify_all()
+            self._post_state(generation, DONE, "done")
+        except Exception as exc:  # surfaced to the user, never lost in a thread
+            traceback.print_exc()
+            self._post_state(generation, ERROR, describe_error(exc))
+        finally:
+            if frames is not None and hasattr(frames, "close"):
+                frames.close()
+
+    def _post_state(self, generation: int, state: str, message: str) -> None:
+        with self._cv:
+            self._states.append((generation, state, message))
+            self._cv.notify_all()
+
+    # -- delivery thread ----------------------------------------------------------------------
+    def _deliver_loop(self) -> None:
+        while True:
+            with self._cv:
+                while self._frame is None and not self._states and not self._closed:
+                    self._cv.wait()
+                if self._closed:
+                    return
+                frame, self._frame = self._frame, None
+                states = list(self._states)
+                self._states.clear()
+            delivered = False
+            if frame is not None and self._current(frame[0]):
+                self._safely(self._on_frame, frame[1])
+                self.frames_delivered += 1
+                delivered = True
+            for generation, state, message in states:
+                if self._current(generation):
+                    self._safely(self._on_state, state, message)
+                    if state in (DONE, ERROR):
+                        with self._cv:
+                            self._settled = generation
+                            self._cv.notify_all()
+            if delivered:
+                time.sleep(self._interval)  # at most max_fps redraws; newer frames coalesce meanwhile
+
+    @staticmethod
+    def _safely(callback, *args) -> None:
+        try:
+            callback(*args)
+        except Exception:  # a broken redraw must not kill the delivery thread
+            traceback.print_exc()
+
+
+def run_to_end(compute: Callable[[object], Iterator[Frame]], params,
+               on_frame: Callable[[Frame], None] | None = None) -> Frame:
+    """Run synchronously in this thread (CLI, notebooks, tests); returns the last frame."""
+    last = None
+    frames = compute(params)
+    try:
+        for last in frames:
+            if on_frame is not None:
+                on_frame(last)
+    finally:
+        if hasattr(frames, "close"):
+            frames.close()
+    if last is None:
+        raise PaperscopeError("the lab produced no frames")
+    return last

@@ -1,0 +1,7 @@
+"""Labs: one module per paper, pure computation (torch/scipy/numpy), no UI imports.
+
+Each module defines ``INFO`` (core.registry.LabInfo), ``Params`` (core.params.LabParams) and
+``run(params) -> Iterator[Frame]``. This list is the registry, in gallery order.
+"""
+
+LAB_MODULES = ["rich_lazy"]

@@ -1,0 +1,246 @@
+"""A lab's live app: controls from its ``Params``, status, progress, live plots, export, URL state.
+
+One :class:`LabApp` per browser session. The lab runs on the session's :class:`Runner`; frames
+arrive on the runner's delivery thread and are applied on the session's event loop (Bokeh
+documents must only be changed there), one at a time: the delivery thread waits for each
+update to land before offering the next, so a slow browser gets fewer, newer frames.
+"""
+
+import io
+import json
+import math
+import threading
+import time
+from functools import partial
+
+import holoviews as hv
+import panel as pn
+import param
+
+from ..core.errors import ParamError
+from ..core.export import provenance
+from ..core.params import coerce
+from ..core.registry import get_lab
+from ..core.runner import DONE, ERROR, RUNNING, Runner
+from ..views import style
+from ..views.figure import FORMATS, render_bytes
+from .page import page
+
+APPLY_TIMEOUT_S = 5.0  # how long the delivery thread waits for the browser loop to apply a frame
+
+
+def extension(inline: bool = False) -> None:
+    """Load Panel + HoloViews (bokeh); ``inline=True`` for offline notebooks."""
+    pn.extension(inline=inline, notifications=True)
+    hv.extension("bokeh", inline=inline) if inline else hv.extension("bokeh")
+    style._defaults()
+
+
+def _widget_options(params) -> dict:
+    """Sliders report on release (value_throttled), so a drag starts one run, not fifty; float
+    sliders get a step and a readout fine enough for their soft range (e.g. lr in 1e-3..1e-2)."""
+    options = {}
+    for name in params.names():
+        p = params.param[name]
+        if not isinstance(p, param.Number):
+            continue
+        options[name] = {"throttled": True}
+        lo, hi = p.get_soft_bounds()
+        if not isinstance(p, param.Integer) and lo is not None and hi is not None and hi > lo:
+            step = 10.0 ** math.floor(math.log10((hi - lo) / 100))
+            decimals = max(0, -int(math.floor(math.log10(step))))
+            options[name].update(type=pn.widgets.FloatSlider, step=step, format=f"0.{'0' * decimals}")
+    return options
+
+
+class LabApp:
+    """The live app of one lab for one session (``LabApp('rich-lazy').view()``)."""
+
+    def __init__(self, slug: str, params=None, *, preset: str = "quick", max_fps: float = 20.0,
+                 autostart: bool = True, sync_url: bool = True):
+        self.lab = get_lab(slug)
+        self.views = self.lab.views()
+        self.params = params if params is not None else self.lab.Params.preset(preset)
+        self.frame = None  # the newest frame on screen
+        self.state = "idle"
+        self.started_at = None
+        self._doc = pn.state.curdoc if pn.state.curdoc and pn.state.curdoc.session_context else None
+        self._layout_key = None
+        self._pipes = {}
+        self._sync_url = sync_url and self._doc is not None
+
+        self.notice = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
+        self.status = pn.pane.Alert("Starting…", alert_type="info", sizing_mode="stretch_width")
+        self.progress = pn.indicators.Progress(value=0, max=1000, sizing_mode="stretch_width",
+                                               bar_color="primary")
+        self.plots = pn.FlexBox(*[pn.pane.HoloViews(style.placeholder(title), linked_axes=False)
+                                  for title in self.views.PLOTS], sizing_mode="stretch_width")
+        self.controls = pn.Param(self.params, parameters=self.params.names(), show_name=False,
+                                 widgets=_widget_options(self.params), sizing_mode="stretch_width")
+        self.preset = pn.widgets.RadioButtonGroup(name="Size", options=["quick", "default"],
+                                                  value=preset, button_type="default")
+        self.preset.param.watch(self._apply_preset, "value")
+        self.format = pn.widgets.Select(name="Figure format", options=list(FORMATS), value="pdf")
+        self.download_figure = pn.widgets.FileDownload(
+            callback=self._figure_file, filename=self._filename("pdf"), label="Download figure",
+            button_type="primary", sizing_mode="stretch_width")
+        self.download_sidecar = pn.widgets.FileDownload(
+            callback=self._sidecar_file, filename=self._filename("pdf") + ".json",
+            label="Download provenance (.json)", sizing_mode="stretch_width")
+        self.format.param.watch(self._format_changed, "value")
+
+        self.runner = Runner(self.lab.run, self._deliver_frame, self._deliver_state, max_fps=max_fps)
+        if self._sync_url:
+            self._read_url()
+        self.params.param.watch(self._params_changed, self.params.names())
+        if self._doc is not None:
+            pn.state.on_session_destroyed(lambda context: self.close())
+            if autostart:
+                pn.state.onload(self.start)
+        elif autostart:
+            self.start()
+
+    # -- running ------------------------------------------------------------------------------
+    def start(self) -> int:
+        """(Re)start the computation with the current parameters."""
+        self.started_at = time.monotonic()
+        return self.runner.submit(self.lab.Params(**self.params.param.values()))
+
+    def close(self) -> None:
+        self.runner.close()
+
+    def _params_changed(self, *events) -> None:
+        if self._sync_url:
+            pn.state.location.update_query(**{e.name: _url_value(e.new) for e in events})
+        self.start()
+
+    def _apply_preset(self, event) -> None:
+        cls = type(self.params)
+        values = {name: (cls.QUICK[name] if event.new == "quick" else cls.param[name].default)
+                  for name in cls.QUICK}
+        self.params.param.update(**values)
+
+    # -- URL state ----------------------------------------------------------------------------
+    def _read_url(self) -> None:
+        """Apply ?name=value pairs; a bad one shows a visible notice and keeps the default."""
+        problems, values = [], {}
+        for name, raw in pn.state.location.query_params.items():
+            try:
+                values[name] = coerce(type(self.params), name, _url_text(raw))
+            except ParamError as exc:
+                problems.append(str(exc))
+        if values:
+            self.params.param.update(**values)
+        if problems:
+            self.notice.object = "Ignored from the link (defaults kept): " + "; ".join(problems)
+            self.notice.visible = True
+
+    # -- frames and states (delivery thread -> event loop) ------------------------------------
+    def _on_loop(self, fn, *args) -> None:
+        """Run ``fn`` on the session's event loop and wait for it (back-pressure)."""
+        if self._doc is None:
+            fn(*args)
+            return
+        done = threading.Event()
+
+        def apply():
+            try:
+                fn(*args)
+            finally:
+                done.set()
+        self._doc.add_next_tick_callback(apply)
+        done.wait(APPLY_TIMEOUT_S)
+
+    def _deliver_frame(self, frame) -> None:
+        self._on_loop(self._show_frame, frame)
+
+    def _deliver_state(self, state: str, message: str) -> None:
+        self._on_loop(self._show_state, state, message)
+
+    def _show_frame(self, frame) -> None:
+        self.frame = frame
+        key = self.views.layout_key(frame)
+        if key != self._layout_key:  # new structure (e.g. other ranks): fresh plots
+            self._layout_key = key
+            self._pipes = {title: hv.streams.Pipe(data=frame) for title in self.views.PLOTS}
+            for pane, (title, build) in zip(self.plots, self.views.PLOTS.items()):
+                pane.object = hv.DynamicMap(lambda data, build=build: build(data), streams=[self._pipes[title]])
+        else:
+            for pipe in self._pipes.values():
+                pipe.send(frame)
+        self.progress.value = int(1000 * frame.progress)
+        if self.state == RUNNING:
+            self.status.object = f"Running: step {frame.step} of {frame.total_steps}"
+
+    def _show_state(self, state: str, message: str) -> None:
+        self.state = state
+        if state == RUNNING:
+            self.status.alert_type, self.status.object = "info", "Running…"
+        elif state == DONE:
+            took = time.monotonic() - (self.started_at or time.monotonic())
+            self.progress.value = 1000
+            self.status.alert_type = "success"
+            summary = getattr(self.views, "summary", lambda frame: "")(self.frame)
+            self.status.object = f"Done in {took:.1f} s. {summary}"
+        elif state == ERROR:
+            self.status.alert_type = "danger"
+            self.status.object = f"Stopped: {message}"
+
+    # -- export -------------------------------------------------------------------------------
+    def _filename(self, fmt: str) -> str:
+        return f"{self.lab.slug}.{fmt}"
+
+    def _format_changed(self, event) -> None:
+        self.download_figure.filename = self._filename(event.new)
+        self.download_sidecar.filename = self._filename(event.new) + ".json"
+
+    def _figure_file(self):
+        if self.frame is None:
+            raise ParamError("nothing to export yet: wait for the first results")
+        return io.BytesIO(render_bytes(self.views.figure(self.frame), self.format.value))
+
+    def _sidecar_file(self):
+        if self.frame is None:
+            raise ParamError("nothing to export yet: wait for the first results")
+        record = provenance(self.lab, self.params, self.frame)
+        return io.BytesIO((json.dumps(record, indent=2) + "\n").encode())
+
+    # -- layout -------------------------------------------------------------------------------
+    def sidebar(self) -> list:
+        info = self.lab.info
+        return [
+            pn.pane.Markdown(f"**{info.paper}** [arXiv:{info.arxiv}](https://arxiv.org/abs/{info.arxiv})"
+                             f"\n\n*Claim:* {info.claim}"),
+            self.preset, self.controls,
+            pn.widgets.Button(name="Restart run", on_click=lambda event: self.start()),
+            pn.layout.Divider(), self.format, self.download_figure, self.download_sidecar,
+        ]
+
+    def main(self) -> list:
+        return [pn.Column(self.notice, self.status, self.progress, sizing_mode="stretch_width"), self.plots]
+
+    def panel(self) -> pn.viewable.Viewable:
+        """The app as one layout (for notebooks)."""
+        return pn.Row(pn.Column(*self.sidebar(), width=320), pn.Column(*self.main(), sizing_mode="stretch_width"))
+
+    def view(self):
+        """The app as a full page (for ``paperscope serve``)."""
+        return page(f"paperscope · {self.lab.info.title}", self.main(), self.sidebar())
+
+
+def _url_text(raw) -> str:
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, list):
+        return ",".join(str(v) for v in raw)
+    return str(raw)
+
+
+def _url_value(value):
+    return ",".join(str(v) for v in value) if isinstance(value, list) else value
+
+
+def build_app(slug: str, **kwargs):
+    """The servable page of one lab (what ``apps/<lab>.py`` and ``paperscope serve`` use)."""
+    app = LabApp(slug, **kwargs)
+    return app.view()

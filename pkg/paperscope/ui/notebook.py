@@ -1,0 +1,86 @@
+"""Notebook helpers: ipywidgets controls from a lab's ``Params``, headless runs with a progress
+bar, the lab's figure, and the live Panel app inlined for offline JupyterLab."""
+
+import ipywidgets as widgets
+import param
+from tqdm.auto import tqdm
+
+from ..core.params import quick_mode
+from ..core.registry import get_lab
+from ..core.runner import run_to_end
+
+
+def setup() -> None:
+    """Load Panel and HoloViews with their JavaScript inlined, so output shows with no internet."""
+    from .app import extension
+
+    extension(inline=True)
+
+
+def params(slug: str, **overrides):
+    """The lab's parameters: quick sizes when ``PAPERSCOPE_QUICK=1`` (CI), else the defaults."""
+    return get_lab(slug).Params.preset("quick" if quick_mode() else "default", **overrides)
+
+
+def _widget(p: param.Parameter, name: str, value):
+    common = {"description": name, "description_tooltip": p.doc, "value": value,
+              "style": {"description_width": "120px"}, "continuous_update": False}
+    if isinstance(p, param.Boolean):
+        return widgets.Checkbox(**{k: v for k, v in common.items() if k != "continuous_update"})
+    if isinstance(p, param.Selector):
+        common.pop("continuous_update")
+        return widgets.Dropdown(options=list(p.objects), **common)
+    if isinstance(p, param.Number):
+        lo, hi = p.get_soft_bounds()
+        lo = value if lo is None else min(lo, value)
+        hi = value if hi is None else max(hi, value)
+        if isinstance(p, param.Integer):
+            return widgets.IntSlider(min=lo, max=hi, **common)
+        return widgets.FloatSlider(min=lo, max=hi, step=(hi - lo) / 200 or 0.01, readout_format=".3g", **common)
+    common.pop("continuous_update")
+    return widgets.Text(value=str(value), description=name, description_tooltip=p.doc)
+
+
+def controls(lab_params) -> widgets.VBox:
+    """ipywidgets for every parameter, kept in sync with ``lab_params`` both ways."""
+    rows = []
+    for name in lab_params.names():
+        w = _widget(lab_params.param[name], name, getattr(lab_params, name))
+        w.observe(lambda change, name=name: setattr(lab_params, name, change["new"]), names="value")
+        lab_params.param.watch(lambda event, w=w: setattr(w, "value", event.new), name)
+        rows.append(w)
+    return widgets.VBox(rows)
+
+
+def run(slug: str, lab_params):
+    """Run the lab to the end in this kernel with a progress bar; returns the last frame."""
+    lab = get_lab(slug)
+    bar = tqdm(total=None, desc=lab.slug, unit="step")
+
+    def advance(frame):
+        bar.total = frame.total_steps
+        bar.n = frame.step
+        bar.refresh()
+    try:
+        return run_to_end(lab.run, lab_params, advance)
+    finally:
+        bar.close()
+
+
+def figure(slug: str, frame):
+    """The lab's publication figure for ``frame`` (a HoloViews layout)."""
+    return get_lab(slug).views().figure(frame)
+
+
+def export(slug: str, lab_params, frame, path: str):
+    """Write the figure and its provenance sidecar, as ``paperscope run --export`` does."""
+    from ..views.figure import export as write
+
+    return write(get_lab(slug), lab_params, frame, path)
+
+
+def app(slug: str, lab_params=None):
+    """The live app in the notebook (it starts computing at once)."""
+    from .app import LabApp
+
+    return LabApp(slug, params=lab_params).panel()

@@ -1,0 +1,52 @@
+"""Publication export: a HoloViews layout -> PDF/SVG/PNG through the matplotlib backend, plus
+the provenance sidecar. The CLI's ``--export`` and the app's download button both call here."""
+
+import io
+import json
+import tempfile
+from pathlib import Path
+
+import holoviews as hv
+
+from ..core.errors import PaperscopeError
+from ..core.export import provenance
+from . import style  # noqa: F401  (registers both backends and the shared look)
+
+FORMATS = ("pdf", "svg", "png")
+
+
+def figure_format(path: str | Path) -> str:
+    fmt = Path(path).suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise PaperscopeError(f"cannot export {Path(path).name!r}: the suffix must be one of "
+                              + ", ".join("." + f for f in FORMATS))
+    return fmt
+
+
+def render_bytes(obj, fmt: str) -> bytes:
+    """The figure as file bytes in ``fmt`` (pdf, svg or png; png at 200 dpi)."""
+    if fmt not in FORMATS:
+        raise PaperscopeError(f"unknown figure format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    import matplotlib.pyplot as plt
+
+    fig = hv.render(obj, backend="matplotlib")
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format=fmt, dpi=200 if fmt == "png" else None, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()
+
+
+def export(lab, params, frame, path: str | Path) -> tuple[Path, Path]:
+    """Write ``path`` (the lab's figure for ``frame``) and ``path.json`` (provenance)."""
+    path = Path(path)
+    fmt = figure_format(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = render_bytes(lab.views().figure(frame), fmt)
+    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:  # never a half file
+        tmp.write(data)
+    Path(tmp.name).replace(path)
+    sidecar = path.with_name(path.name + ".json")
+    sidecar.write_text(json.dumps(provenance(lab, params, frame), indent=2) + "\n")
+    return path, sidecar

@@ -1,0 +1,55 @@
+import param
+import pytest
+
+from paperscope.core.errors import ParamError
+from paperscope.core.params import LabParams, apply_strings, coerce, describe_range
+
+
+class Toy(LabParams):
+    width = param.Integer(16, bounds=(1, 64), softbounds=(4, 32), doc="units")
+    lr = param.Number(0.1, bounds=(0, 1), inclusive_bounds=(False, True), doc="step size")
+    mode = param.Selector(default="a", objects=["a", "b"], doc="mode")
+    flag = param.Boolean(False, doc="flag")
+    QUICK = {"width": 4}
+
+
+def test_coerce_types():
+    assert coerce(Toy, "width", "12") == 12
+    assert coerce(Toy, "lr", "0.5") == 0.5
+    assert coerce(Toy, "mode", "b") == "b"
+    assert coerce(Toy, "flag", "yes") is True and coerce(Toy, "flag", "0") is False
+
+
+@pytest.mark.parametrize("name,text,needle", [
+    ("width", "100", "from 1 to 64"),
+    ("width", "1.5", "expected an integer"),
+    ("lr", "0", "out of range"),
+    ("mode", "c", "one of a, b"),
+    ("flag", "maybe", "true or false"),
+    ("depth", "3", "unknown parameter 'depth'"),
+])
+def test_coerce_rejects_with_allowed_range(name, text, needle):
+    with pytest.raises(ParamError, match=needle):
+        coerce(Toy, name, text)
+
+
+def test_presets_and_names():
+    assert Toy.preset("quick").width == 4 and Toy.preset().width == 16
+    assert Toy.preset("quick", width=8).width == 8
+    assert Toy.names()[-2:] == ["seed", "device"] and "name" not in Toy.names()
+    with pytest.raises(ParamError):
+        Toy.preset("huge")
+
+
+def test_apply_strings_checks_all_before_setting():
+    p = Toy()
+    with pytest.raises(ParamError):
+        apply_strings(p, {"width": "8", "lr": "-1"})
+    assert p.width == 16  # nothing half-applied
+    apply_strings(p, {"width": "8", "seed": "3"})
+    assert (p.width, p.seed) == (8, 3)
+    assert p.values()["width"] == 8
+
+
+def test_describe_range():
+    assert describe_range(Toy.param.width) == "an integer from 1 to 64"

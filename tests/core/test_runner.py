@@ -1,0 +1,95 @@
+import threading
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from paperscope.core.errors import DivergenceError, PaperscopeError
+from paperscope.core.frames import Frame, check_finite
+from paperscope.core.runner import DONE, ERROR, RUNNING, Runner, run_to_end
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tick(Frame):
+    tag: int
+
+
+class Recorder:
+    def __init__(self):
+        self.frames, self.states, self.closed = [], [], []
+        self.lock = threading.Lock()
+
+    def on_frame(self, frame):
+        with self.lock:
+            self.frames.append(frame)
+
+    def on_state(self, state, message):
+        with self.lock:
+            self.states.append((state, message))
+
+
+def counting(n, delay=0.0, tag=0, closed=None):
+    def compute(params):
+        try:
+            for i in range(n + 1):
+                if delay:
+                    time.sleep(delay)
+                yield Tick(step=i, total_steps=n, tag=params, metrics={"n": n} if i == n else None)
+        finally:
+            if closed is not None:
+                closed.append(params)
+    return compute
+
+
+def test_frames_are_coalesced_and_the_last_always_arrives():
+    rec = Recorder()
+    runner = Runner(counting(20000), rec.on_frame, rec.on_state, max_fps=20)
+    t0 = time.monotonic()
+    runner.submit(1)
+    assert runner.wait(timeout=30)
+    elapsed = time.monotonic() - t0
+    runner.close()
+    assert rec.frames[-1].done and rec.frames[-1].step == 20000
+    assert len(rec.frames) <= 20 * elapsed + 2  # at most ~20 redraws a second
+    assert [s for s, _ in rec.states] == [RUNNING, DONE]
+
+
+def test_new_submit_cancels_the_run_in_flight():
+    rec, closed = Recorder(), []
+    runner = Runner(counting(1000, delay=0.01, closed=closed), rec.on_frame, rec.on_state, max_fps=50)
+    runner.submit("old")
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    runner.submit("new")
+    deadline = time.monotonic() + 2
+    while "old" not in closed and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert "old" in closed and time.monotonic() - t0 < 0.5  # cancelled between steps, finally ran
+    time.sleep(0.2)
+    tags = [f.tag for f in rec.frames]
+    assert "new" in tags and "old" not in tags[tags.index("new"):]  # new data replaces the old
+    runner.close()
+
+
+def test_errors_reach_the_user_and_the_runner_stays_usable():
+    def broken(params):
+        yield Tick(step=0, total_steps=2, tag=0)
+        raise DivergenceError("training loss became NaN/inf at step 1: lower lr")
+
+    rec = Recorder()
+    runner = Runner(broken, rec.on_frame, rec.on_state)
+    runner.submit(0)
+    assert runner.wait(timeout=5)
+    assert rec.states[-1] == (ERROR, "training loss became NaN/inf at step 1: lower lr")
+    runner._compute = counting(3)
+    runner.submit(7)
+    assert runner.wait(timeout=5) and rec.states[-1][0] == DONE and rec.frames[-1].tag == 7
+    runner.close()
+
+
+def test_run_to_end_and_check_finite():
+    assert run_to_end(counting(5), 3).metrics == {"n": 5}
+    with pytest.raises(DivergenceError, match="step 4.*lower lr"):
+        check_finite(float("nan"), step=4, what="loss", hint="lower lr")
+    with pytest.raises(PaperscopeError):
+        run_to_end(lambda p: iter(()), None)
