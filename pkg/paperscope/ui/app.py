@@ -80,7 +80,7 @@ class LabApp:
         self.preset = pn.widgets.RadioButtonGroup(name="Size", options=["quick", "default"],
                                                   value=preset, button_type="default")
         self.preset.param.watch(self._apply_preset, "value")
-        self.format = pn.widgets.Select(name="Figure format", options=list(FORMATS), value="pdf")
+        self.format = pn.widgets.Select(label="Figure format", options=list(FORMATS), value="pdf")
         self.download_figure = pn.widgets.FileDownload(
             callback=self._figure_file, filename=self._filename("pdf"), label="Download figure",
             button_type="primary", sizing_mode="stretch_width")
@@ -123,12 +123,7 @@ class LabApp:
     # -- URL state ----------------------------------------------------------------------------
     def _read_url(self) -> None:
         """Apply ?name=value pairs; a bad one shows a visible notice and keeps the default."""
-        problems, values = [], {}
-        for name, raw in pn.state.location.query_params.items():
-            try:
-                values[name] = coerce(type(self.params), name, _url_text(raw))
-            except ParamError as exc:
-                problems.append(str(exc))
+        values, problems = values_from_query(type(self.params), pn.state.location.query_params)
         if values:
             self.params.param.update(**values)
         if problems:
@@ -226,6 +221,17 @@ class LabApp:
     def view(self):
         """The app as a full page (for ``paperscope serve``)."""
         return page(f"paperscope · {self.lab.info.title}", self.main(), self.sidebar())
+
+
+def values_from_query(cls, query: dict) -> tuple[dict, list[str]]:
+    """Checked parameter values from URL query pairs, and a message for each one refused."""
+    values, problems = {}, []
+    for name, raw in query.items():
+        try:
+            values[name] = coerce(cls, name, _url_text(raw))
+        except ParamError as exc:
+            problems.append(str(exc))
+    return values, problems
 
 
 def _url_text(raw) -> str:

@@ -80,7 +80,13 @@ def export(slug: str, lab_params, frame, path: str):
 
 
 def app(slug: str, lab_params=None):
-    """The live app in the notebook (it starts computing at once)."""
+    """The live app in the notebook; it starts computing once the cell has rendered it."""
+    import panel as pn
+
     from .app import LabApp
 
-    return LabApp(slug, params=lab_params).panel()
+    live = LabApp(slug, params=lab_params, autostart=False)
+    # The kernel's event loop runs this after the cell's output is drawn, so frames never
+    # replace plots halfway through their first render.
+    pn.state.add_periodic_callback(live.start, period=200, count=1)
+    return live.panel()

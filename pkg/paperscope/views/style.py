@@ -29,7 +29,7 @@ def _defaults() -> None:
                       framewise=True, show_grid=True),
         hv.opts.Scatter(width=PLOT_WIDTH, height=PLOT_HEIGHT, size=8, tools=["hover"], framewise=True),
         hv.opts.Overlay(width=PLOT_WIDTH, height=PLOT_HEIGHT, legend_position="top_right", framewise=True,
-                        toolbar="above", legend_opts={"label_text_font_size": "8pt", "background_fill_alpha": 0.6}),
+                        toolbar="above"),
         hv.opts.Image(width=PLOT_HEIGHT + 40, height=PLOT_HEIGHT, colorbar=True, cmap=SEQUENTIAL,
                       framewise=True, tools=["hover"]),
         backend="bokeh",

@@ -1,0 +1,70 @@
+"""The rich/lazy app without a browser: widget changes start new runs whose frames replace the
+old, errors reach the status line, exports and URL state work. (Compute and claim tests:
+test_rich_lazy_compute.py.)"""
+
+import json
+
+import param
+import pytest
+
+from paperscope.core.runner import DONE, ERROR
+from paperscope.labs.rich_lazy import Params
+from paperscope.ui.app import LabApp, values_from_query
+
+
+@pytest.fixture
+def app():
+    app = LabApp("rich-lazy", params=Params.preset("quick", steps=30))
+    yield app
+    app.close()
+
+
+def test_first_run_fills_every_plot(app):
+    assert app.runner.wait(timeout=60)
+    assert app.state == DONE and app.frame.done and app.status.alert_type == "success"
+    assert all(type(pane.object).__name__ == "DynamicMap" for pane in app.plots)
+    assert app.progress.value == 1000 and "r=1" in app.status.object
+
+
+def test_widget_change_restarts_with_new_data(app):
+    assert app.runner.wait(timeout=60)
+    first = app.runner.generation
+    slider = app.controls._widgets["hidden_size"]
+    with param.edit_constant(slider):
+        slider.param.update(value=20, value_throttled=20)  # what releasing the slider does
+    assert app.runner.generation == first + 1
+    assert app.runner.wait(timeout=60)
+    assert app.frame.sv_init.shape[1] == 20 and app.state == DONE
+
+
+def test_divergence_is_shown_and_the_app_stays_usable(app):
+    assert app.runner.wait(timeout=60)
+    app.params.param.update(lr=1.0, init_scale=5.0)
+    assert app.runner.wait(timeout=60)
+    assert app.state == ERROR and app.status.alert_type == "danger"
+    assert "step" in app.status.object and "learning rate" in app.status.object
+    app.params.param.update(lr=3e-3, init_scale=1.25)
+    assert app.runner.wait(timeout=60) and app.state == DONE
+
+
+def test_presets(app):
+    app.preset.value = "default"
+    assert app.params.hidden_size == Params.param.hidden_size.default
+    app.preset.value = "quick"
+    assert app.params.hidden_size == Params.QUICK["hidden_size"]
+
+
+def test_exports_match_the_cli_files(app):
+    assert app.runner.wait(timeout=60)
+    assert app._figure_file().getvalue().startswith(b"%PDF")
+    app.format.value = "svg"
+    assert app.download_figure.filename == "rich-lazy.svg" and b"<svg" in app._figure_file().getvalue()[:2000]
+    sidecar = json.loads(app._sidecar_file().getvalue())
+    assert sidecar["lab"] == "rich-lazy" and sidecar["complete"] and sidecar["params"]["steps"] == 30
+
+
+def test_url_values_are_checked():
+    values, problems = values_from_query(Params, {"hidden_size": 48, "lr": 5, "network": "linear",
+                                                  "aligned": True, "bogus": 1})
+    assert values == {"hidden_size": 48, "network": "linear", "aligned": True}
+    assert len(problems) == 2 and "lr=5.0 is out of range" in problems[0] and "unknown parameter" in problems[1]
