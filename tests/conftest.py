@@ -8,6 +8,14 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+def pytest_configure(config):
+    # The same thread policy the app's workers use: on 2 shared cores, 1 intra-op thread was
+    # 2-30x faster for these small models than torch's default (benchmarks/rich_lazy.py).
+    from paperscope.core.device import apply_thread_policy
+
+    apply_thread_policy()
+
+
 @pytest.fixture
 def root() -> Path:
     return ROOT

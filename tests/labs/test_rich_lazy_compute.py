@@ -11,7 +11,6 @@ import numpy as np
 import param
 import pytest
 import torch
-
 from paperscope.core.errors import DivergenceError
 from paperscope.labs import rich_lazy as rl
 
@@ -19,10 +18,8 @@ F64 = torch.float64
 
 
 def final_frame(**overrides):
-    frame = None
-    for frame in rl.run(rl.Params(**overrides)):
-        pass
-    return frame
+    *_, last = rl.run(rl.Params(**overrides))
+    return last
 
 
 # --- small pieces ---------------------------------------------------------------------------
@@ -231,7 +228,7 @@ def test_frame_schema(network):
 
 
 def test_same_seed_same_metrics_other_seed_differs():
-    quick = dict(rl.Params.QUICK, steps=60, device="cpu")
+    quick = dict(rl.Params.QUICK, steps=30, device="cpu")
     a, b = final_frame(seed=3, **quick).metrics, final_frame(seed=3, **quick).metrics
     c = final_frame(seed=4, **quick).metrics
     assert a == b
@@ -262,6 +259,8 @@ def test_closing_the_generator_mid_run():
 
 def test_params_are_declared_with_bounds_and_docs():
     for name in rl.Params.names():
+        if name in ("seed", "device"):  # shared, declared by LabParams
+            continue
         p = rl.Params.param[name]
         assert p.doc, name
         if isinstance(p, param.Number):
@@ -274,26 +273,30 @@ def test_params_are_declared_with_bounds_and_docs():
 def test_lab_imports_no_ui_library():
     code = ("import sys, paperscope.labs.rich_lazy; "
             "bad = {'panel', 'holoviews', 'bokeh', 'ipywidgets', 'matplotlib'} & set(sys.modules); "
-            "sys.exit(', '.join(sorted(bad)))")
+            "print(*sorted(bad)); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env={"PYTHONPATH": rl.__file__.rsplit("/paperscope/", 1)[0]})
-    assert result.returncode == 0, result.stderr or result.stdout
+    assert result.returncode == 0, f"UI libraries imported: {result.stdout} {result.stderr}"
 
 
 # --- the paper's claim ----------------------------------------------------------------------
 
 SEEDS = (0, 1, 2)
-# The spec's faithful size would take ~6 s per seed; this declared size keeps the claims.
-CLAIM_SIZES = dict(hidden_size=64, steps=1000, n_ranks=2, device="cpu")
+# The spec's faithful CPU experiment (the Params defaults: N = 100, 2000 SGD steps), extremes only.
+# Smaller sizes do not keep C1 on every seed (N = 64 / 1000 steps: 3 of 6 seeds).
+CLAIM_SIZES = dict(hidden_size=100, steps=2000, n_ranks=2, device="cpu")
+
+
+def extremes(**overrides):
+    """(r = 1, r = N) summaries of one run at the claim sizes."""
+    sizes = {**CLAIM_SIZES, **overrides}
+    by_rank = final_frame(**sizes).metrics["by_rank"]
+    return by_rank["1"], by_rank[str(sizes["hidden_size"])]
 
 
 @pytest.fixture(scope="module")
 def claim_runs():
-    runs = {}
-    for seed in SEEDS:
-        by_rank = final_frame(seed=seed, **CLAIM_SIZES).metrics["by_rank"]
-        runs[seed] = (by_rank["1"], by_rank[str(CLAIM_SIZES["hidden_size"])])
-    return runs
+    return {seed: extremes(seed=seed) for seed in SEEDS}
 
 
 @pytest.mark.claim
@@ -318,7 +321,40 @@ def test_c3_full_rank_keeps_its_representation(claim_runs):
 
 @pytest.mark.claim
 def test_ranks_reach_similar_loss(claim_runs):
-    # Richness must not be confounded with under-training: both extremes fit the task.
+    # Richness must not be confounded with under-training: both extremes fit the task alike.
     for seed, (low, high) in claim_runs.items():
-        assert abs(high["final_loss"] - low["final_loss"]) < 0.5 * max(high["final_loss"], low["final_loss"]), seed
-        assert min(low["accuracy"], high["accuracy"]) > 0.7, seed
+        worse = max(high["final_loss"], low["final_loss"])
+        assert abs(high["final_loss"] - low["final_loss"]) < 0.25 * worse, seed
+        assert abs(high["accuracy"] - low["accuracy"]) < 0.05, seed
+
+
+@pytest.fixture(scope="module")
+def linear_runs():
+    runs = {}
+    for seed in SEEDS:
+        random = extremes(network="linear", seed=seed)
+        aligned = extremes(network="linear", seed=seed, aligned=True)
+        runs[seed] = random, aligned
+    return runs
+
+
+@pytest.mark.claim
+def test_linear_network_full_rank_is_lazier(linear_runs):
+    # C1 and C2 in the paper's linear student-teacher setting (RA is not asserted: with a
+    # rank-1 W1 the hidden Gram is rank-1 and barely rotates, so RA says little there).
+    gaps = []
+    for seed, ((low, high), _) in linear_runs.items():
+        assert high["weight_change"] < low["weight_change"], seed
+        gaps.append(high["kernel_alignment"] - low["kernel_alignment"])
+        assert low["accuracy"] > 0.99 and high["accuracy"] > 0.99, seed  # both fit the teacher
+    assert all(gap > 0 for gap in gaps) and np.mean(gaps) > 0.1, gaps
+
+
+@pytest.mark.claim
+def test_linear_aligned_low_rank_stays_lazy(linear_runs):
+    # The paper's exception: a rank-1 W1 whose row space holds the teacher barely moves.
+    gaps = []
+    for seed, ((random, _), (aligned, _)) in linear_runs.items():
+        assert aligned["weight_change"] < random["weight_change"], seed
+        gaps.append(aligned["kernel_alignment"] - random["kernel_alignment"])
+    assert all(gap > 0 for gap in gaps) and np.mean(gaps) > 0.1, gaps

@@ -5,6 +5,18 @@ window.paperscope = {
     const doc = Bokeh.documents[0];
     return [...doc.all_models].filter(m => m.type === "ColumnDataSource" || (m.constructor && m.constructor.name === "ColumnDataSource"));
   },
+  // Remember the sources on the page now; spectrumSize() then looks only at newer ones
+  // (replaced plots can linger in the document's model set).
+  mark() {
+    this.seen = new Set(this.sources().map(s => s.id));
+  },
+  // Length of the newest singular-value spectrum (its x column is "index"): the hidden size.
+  // Plots updated in place keep their sources; rebuilt plots get new ones.
+  spectrumSize() {
+    const spectra = this.sources().filter(s => s.data.index !== undefined);
+    const fresh = spectra.filter(s => !(this.seen && this.seen.has(s.id)));
+    return Math.max(0, ...(fresh.length ? fresh : spectra).map(s => s.data.index.length));
+  },
   maxLength() {
     return Math.max(0, ...this.sources().map(s => s.get_length() || 0));
   },

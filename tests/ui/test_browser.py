@@ -5,7 +5,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from paperscope.core.registry import all_labs
 
 pytestmark = pytest.mark.browser
@@ -51,11 +50,12 @@ def test_rich_lazy_streams_and_a_slider_restarts_the_run(page, server):
     # Move the "Hidden size" slider one notch with the keyboard (a real slider release).
     handle = page.locator(".noUi-handle").nth(1)
     handle.focus()
+    page.evaluate("paperscope.mark()")
     handle.press("ArrowRight")
     page.wait_for_url(re.compile(r"hidden_size=6[1-9]"), timeout=30000)  # the link follows the change
     new_size = int(re.search(r"hidden_size=(\d+)", page.url).group(1))
     # The run in flight was cancelled: the spectra now have the new hidden size's length.
-    wait_for(page, f"paperscope.sources().some(s => s.get_length() === {new_size})", timeout_s=30)
+    wait_for(page, f"paperscope.spectrumSize() === {new_size}", timeout_s=30)
     assert page.locator("text=Ignored from the link").count() == 0
     assert page.errors == []
 

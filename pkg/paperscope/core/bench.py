@@ -68,8 +68,12 @@ def benchmarks_dir() -> Path:
 
 
 def available() -> list[str]:
+    """Benchmark files that define ``cases`` (others in the folder are standalone scripts)."""
     folder = benchmarks_dir()
-    return sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    return sorted(p.stem for p in folder.glob("*.py")
+                  if not p.stem.startswith("_") and "\ndef cases(" in p.read_text())
 
 
 def load_cases(name: str) -> Callable[[], list[Comparison]]:

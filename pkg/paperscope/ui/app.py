@@ -11,7 +11,6 @@ import json
 import math
 import threading
 import time
-from functools import partial
 
 import holoviews as hv
 import panel as pn

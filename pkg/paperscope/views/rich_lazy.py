@@ -6,8 +6,19 @@ import numpy as np
 from .style import color, common, curves, heatmap
 
 
-def _labels(frame) -> list[str]:
-    return [f"r={r} (erank {e:.1f})" for r, e in zip(frame.ranks, frame.effective_rank)]
+def _labels(frame, numeric: bool = False) -> list[str]:
+    """Curve labels. Live plots use labels that do not change with N (r = 1, r ≈ N^(1/2), r = N),
+    so moving the hidden-size slider updates the plots in place instead of rebuilding them;
+    the exported figure names the actual ranks."""
+    if numeric:
+        return [f"r={r} (erank {e:.1f})" for r, e in zip(frame.ranks, frame.effective_rank)]
+    K = len(frame.ranks)
+    middle = [f"r ≈ N^({i}/{K - 1})" if K > 3 else "r ≈ N^(1/2)" for i in range(1, K - 1)]
+    return ["r = 1", *middle, "r = N"]
+
+
+def _ranks_text(frame) -> str:
+    return f"N = {frame.sv_init.shape[1]}, r = " + ", ".join(str(int(r)) for r in frame.ranks)
 
 
 def _extremes(frame) -> list[int]:
@@ -15,18 +26,18 @@ def _extremes(frame) -> list[int]:
     return [0, len(frame.ranks) - 1]
 
 
-def loss(frame):
-    return curves(frame.logged_steps, frame.loss, _labels(frame), xlabel="step", ylabel="loss",
-                  title="Training loss per initial rank", logy=True)
+def loss(frame, numeric=False):
+    return curves(frame.logged_steps, frame.loss, _labels(frame, numeric), xlabel="step", ylabel="loss",
+                  title="Training loss" + ("" if numeric else f" ({_ranks_text(frame)})"), logy=True)
 
 
-def weight_change(frame):
-    return curves(frame.logged_steps, frame.weight_change, _labels(frame), xlabel="step",
+def weight_change(frame, numeric=False):
+    return curves(frame.logged_steps, frame.weight_change, _labels(frame, numeric), xlabel="step",
                   ylabel="‖W_t − W_0‖_F", title="Weight change (lower = lazier)")
 
 
-def kernel_alignment(frame):
-    return curves(frame.kernel_steps, frame.kernel_alignment, _labels(frame), xlabel="step",
+def kernel_alignment(frame, numeric=False):
+    return curves(frame.kernel_steps, frame.kernel_alignment, _labels(frame, numeric), xlabel="step",
                   ylabel="KA(K_0, K_t)", title="Tangent-kernel alignment (higher = lazier)",
                   markers=True)
 
@@ -41,12 +52,12 @@ def laziness_vs_rank(frame):
                   title="Laziness vs effective rank")
 
 
-def spectra(frame):
-    """Singular values of W_0 (dashed) and W_t (solid) for the lowest and highest rank."""
-    layers = []
+def spectra(frame, numeric=False):
+    """Singular values of W_0 (faint) and W_t for the lowest and highest rank."""
+    layers, labels = [], _labels(frame, numeric)
     for k in _extremes(frame):
         n = np.arange(1, frame.sv_init.shape[1] + 1)
-        label = f"r={frame.ranks[k]}"
+        label = labels[k].split(" (")[0]
         layers.append(hv.Curve((n, np.maximum(frame.sv_init[k], 1e-6)), "index", "singular value",
                                label=f"{label}, W_0").opts(alpha=0.5))
         layers.append(hv.Curve((n, np.maximum(frame.sv_now[k], 1e-6)), "index", "singular value",
@@ -80,14 +91,14 @@ PLOTS = {
 
 
 def layout_key(frame):
-    """Frames with the same network and ranks update the same plots in place."""
-    return (frame.network, tuple(int(r) for r in frame.ranks))
+    """Frames with the same network and number of ranks update the same plots in place."""
+    return (frame.network, len(frame.ranks))
 
 
 def figure(frame) -> hv.Layout:
     """The exported figure: training, the laziness panel and the spectra."""
-    panels = [loss(frame), weight_change(frame), kernel_alignment(frame), laziness_vs_rank(frame),
-              spectra(frame)]
+    panels = [loss(frame, True), weight_change(frame, True), kernel_alignment(frame, True),
+              laziness_vs_rank(frame), spectra(frame, True)]
     return hv.Layout(panels).cols(3).opts(
         hv.opts.Layout(fig_inches=(11, 6), sublabel_format="({alpha})"), backend="matplotlib")
 
