@@ -17,6 +17,11 @@ window.paperscope = {
     const fresh = spectra.filter(s => !(this.seen && this.seen.has(s.id)));
     return Math.max(0, ...(fresh.length ? fresh : spectra).map(s => s.data.index.length));
   },
+  // The first singular values of every spectrum on screen: changes with any new run's data.
+  spectrumSignature() {
+    const spectra = this.sources().filter(s => s.data.index !== undefined);
+    return JSON.stringify(spectra.map(s => Array.from((s.data.singular_value || []).slice(0, 3))));
+  },
   maxLength() {
     return Math.max(0, ...this.sources().map(s => s.get_length() || 0));
   },

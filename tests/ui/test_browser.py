@@ -48,7 +48,7 @@ def test_rich_lazy_streams_and_a_slider_restarts_the_run(page, server):
     page.wait_for_selector("text=Running", timeout=30000)
 
     # Move the "Hidden size" slider one notch with the keyboard (a real slider release).
-    handle = page.locator(".noUi-handle").nth(1)
+    handle = page.locator(".noUi-handle").nth(0)
     handle.focus()
     page.evaluate("paperscope.mark()")
     handle.press("ArrowRight")

@@ -23,9 +23,10 @@ class LabParams(param.Parameterized):
     ``QUICK`` holds the small sizes used by tests, notebooks in CI and the app's first paint.
     """
 
-    seed = param.Integer(0, bounds=(0, 2**31 - 1), doc="Seed of every random generator in the run")
+    # precedence > 0 puts the shared knobs after the lab's own in generated widgets
+    seed = param.Integer(0, bounds=(0, 2**31 - 1), precedence=1, doc="Seed of every random generator in the run")
     device = param.Selector(
-        default="auto", objects=["auto", "cpu", "cuda", "mps"],
+        default="auto", objects=["auto", "cpu", "cuda", "mps"], precedence=1,
         doc="Where tensors live: auto picks cuda > mps > cpu (PAPERSCOPE_DEVICE overrides auto)",
     )
 

@@ -25,6 +25,7 @@ from .errors import PaperscopeError
 from .frames import Frame
 
 RUNNING, DONE, ERROR = "running", "done", "error"
+FIRST_FRAME_WAIT_S = 2.0  # a new run pauses after its first frame until it is drawn (or this long)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -54,6 +55,7 @@ class Runner:
         self._frame = None  # (generation, frame) newest undelivered frame
         self._states = deque()  # (generation, state, message)
         self._settled = 0  # newest generation whose final state has been delivered
+        self._shown = threading.Event()  # set when the running job's first frame is on screen
         self._closed = False
         self.frames_delivered = 0
         self._workers = [threading.Thread(target=self._compute_loop, name="paperscope-compute", daemon=True),
@@ -74,10 +76,12 @@ class Runner:
             self._generation += 1
             self._job = (self._generation, params)
             self._cv.notify_all()
-            return self._generation
+        self._shown.set()  # a paused older run must not hold up the new one
+        return self._generation
 
     def cancel(self) -> None:
         """Stop the run in flight (its pending frames are dropped)."""
+        self._shown.set()
         with self._cv:
             self._generation += 1
             self._job = None
@@ -97,6 +101,7 @@ class Runner:
 
     def close(self) -> None:
         """Cancel and let both threads end (frees the lab's tensors via generator close)."""
+        self._shown.set()
         with self._cv:
             self._closed = True
             self._generation += 1
@@ -124,14 +129,17 @@ class Runner:
     def _run_job(self, generation: int, params) -> None:
         self._post_state(generation, RUNNING, "running")
         frames = None
+        self._shown.clear()
         try:
             frames = self._compute(params)
-            for frame in frames:
+            for index, frame in enumerate(frames):
                 if not self._current(generation):
                     return
                 with self._cv:
                     self._frame = (generation, frame)
                     self._cv.notify_all()
+                if index == 0:  # first paint first: compute competes with drawing for the CPU
+                    self._shown.wait(FIRST_FRAME_WAIT_S)
             self._post_state(generation, DONE, "done")
         except Exception as exc:  # surfaced to the user, never lost in a thread
             traceback.print_exc()
@@ -159,6 +167,7 @@ class Runner:
             delivered = False
             if frame is not None and self._current(frame[0]):
                 self._safely(self._on_frame, frame[1])
+                self._shown.set()
                 self.frames_delivered += 1
                 delivered = True
             for generation, state, message in states:

@@ -31,6 +31,8 @@ one optimiser steps the stacked tensors. Every rank sees the same ``G``, ``W_in`
 and data; only the rank of ``W_0`` differs.
 """
 
+import dataclasses
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
@@ -71,6 +73,7 @@ STREAM_INIT, STREAM_DATA, STREAM_PROBE, STREAM_TEACHER = 0, 1, 2, 3
 
 LOSS_HINT = "the learning rate is probably too high for this init scale; lower lr or init_scale"
 N_FRAMES = 100  # logged points per run (plus step 0)
+INTERIM_S = 0.05  # a long stretch between logged points still yields a frame this often
 N_KERNELS = 10  # tangent-kernel checkpoints per run (step 0 and the last step included)
 
 
@@ -611,18 +614,27 @@ def _run(params: Params, trainer: Trainer) -> Iterator[RichLazyFrame]:
         )
 
     yield frame(0, sv_init_np)
+    sv_now, chunk, last_yield = sv_init_np, 1, time.perf_counter()
     for step in logged:
-        loss, acc = trainer.train_steps(step - trainer.step)  # (n, K) each
-        bad = ~torch.isfinite(loss).all(1)
-        if bad.any():  # name the first step that went wrong, not the end of the window
-            first = int(bad.nonzero()[0, 0])
-            check_finite(loss[first], step=step - len(loss) + first + 1,
-                         what="training loss", hint=hint)
+        # Train up to the next logged step in chunks of ~INTERIM_S, so a long window still
+        # streams: an interim frame shows the window so far as a provisional last point.
+        # (Chunking does not change the numbers: the steps run in the same order either way.)
+        window = []
+        while trainer.step < step:
+            t0 = time.perf_counter()
+            window.append(trainer.train_steps(min(chunk, step - trainer.step)))
+            chunk = max(1, int(chunk * INTERIM_S / max(time.perf_counter() - t0, 1e-6)))
+            if trainer.step < step and time.perf_counter() - last_yield > INTERIM_S:
+                yield _interim(frame(trainer.step, sv_now), window, trainer)
+                last_yield = time.perf_counter()
+        loss, acc = (torch.cat(parts) for parts in zip(*window))  # (n, K) each
         # One host transfer per logged point, not per step.
         hist["steps"].append(step)
         hist["loss"].append(_numpy(loss.mean(0)))
         hist["acc"].append(_numpy(acc.mean(0)))
         hist["dW"].append(_numpy(trainer.weight_change()))
+        # Weights can blow up a step before the loss shows it; the spectrum below needs them finite.
+        check_finite(hist["dW"][-1], step=step, what="the trained weights", hint=hint)
         if step in kernel_at:  # ~10 per run: the kernel costs ~25 SGD steps at the defaults
             KT_full, KT_sum, RT = trainer.measure(probe)
             kern["steps"].append(step)
@@ -634,7 +646,20 @@ def _run(params: Params, trainer: Trainer) -> Iterator[RichLazyFrame]:
             sv_now = _numpy(torch.linalg.svdvals(trainer.W))
         metrics = _metrics(params, ranks, erank, hist, kern) if step == params.steps else None
         yield frame(step, sv_now, metrics)
+        last_yield = time.perf_counter()
     del K0_full  # the (K, R, R) step-0 kernel is the largest tensor we hold
+
+
+def _interim(base: RichLazyFrame, window, trainer: Trainer) -> RichLazyFrame:
+    """``base`` plus a provisional point for the partial window since the last logged step."""
+    loss, acc = (torch.cat(parts).mean(0) for parts in zip(*window))  # (K,) each
+    return dataclasses.replace(
+        base,
+        logged_steps=np.append(base.logged_steps, trainer.step),
+        loss=np.vstack([base.loss, _numpy(loss)]),
+        accuracy=np.vstack([base.accuracy, _numpy(acc)]),
+        weight_change=np.vstack([base.weight_change, _numpy(trainer.weight_change())]),
+    )
 
 
 def _metrics(params, ranks, erank, hist, kern) -> dict:

@@ -3,7 +3,7 @@
 import holoviews as hv
 import numpy as np
 
-from .style import color, common, curves, heatmap
+from .style import LivePlot, common, curves, heatmap
 
 
 def _labels(frame, numeric: bool = False) -> list[str]:
@@ -17,90 +17,75 @@ def _labels(frame, numeric: bool = False) -> list[str]:
     return ["r = 1", *middle, "r = N"]
 
 
-def _ranks_text(frame) -> str:
-    return f"N = {frame.sv_init.shape[1]}, r = " + ", ".join(str(int(r)) for r in frame.ranks)
-
-
 def _extremes(frame) -> list[int]:
     """Indices of the lowest and highest rank: the comparison the paper's claim is about."""
     return [0, len(frame.ranks) - 1]
 
 
 def loss(frame, numeric=False):
-    return curves(frame.logged_steps, frame.loss, _labels(frame, numeric), xlabel="step", ylabel="loss",
-                  title="Training loss" + ("" if numeric else f" ({_ranks_text(frame)})"), logy=True)
+    return curves(frame.logged_steps, frame.loss, _labels(frame, numeric), xlabel="step", ylabel="loss")
 
 
 def weight_change(frame, numeric=False):
     return curves(frame.logged_steps, frame.weight_change, _labels(frame, numeric), xlabel="step",
-                  ylabel="‖W_t − W_0‖_F", title="Weight change (lower = lazier)")
+                  ylabel="‖W_t − W_0‖_F")
 
 
 def kernel_alignment(frame, numeric=False):
     return curves(frame.kernel_steps, frame.kernel_alignment, _labels(frame, numeric), xlabel="step",
-                  ylabel="KA(K_0, K_t)", title="Tangent-kernel alignment (higher = lazier)",
-                  markers=True)
+                  ylabel="KA(K_0, K_t)", markers=True)
 
 
-def laziness_vs_rank(frame):
+def laziness_vs_rank(frame, numeric=False):
     """The paper's headline plot: laziness measures at the current step vs effective rank."""
-    x = np.asarray(frame.effective_rank, dtype=float)
     measures = np.stack([frame.weight_change[-1], frame.kernel_alignment[-1],
                          frame.representation_alignment[-1]], axis=1)  # (K, 3)
-    return curves(x, measures, ["weight change ‖ΔW‖_F", "kernel alignment", "representation alignment"],
-                  xlabel="effective rank of W_0", ylabel="measure", logx=True, markers=True,
-                  title="Laziness vs effective rank")
+    return curves(frame.effective_rank, measures,
+                  ["weight change ‖ΔW‖_F", "kernel alignment", "representation alignment"],
+                  xlabel="effective rank of W_0", ylabel="measure", markers=True)
 
 
 def spectra(frame, numeric=False):
     """Singular values of W_0 (faint) and W_t for the lowest and highest rank."""
-    layers, labels = [], _labels(frame, numeric)
+    labels, layers = _labels(frame, numeric), []
+    n = np.arange(1, frame.sv_init.shape[1] + 1)
     for k in _extremes(frame):
-        n = np.arange(1, frame.sv_init.shape[1] + 1)
         label = labels[k].split(" (")[0]
         layers.append(hv.Curve((n, np.maximum(frame.sv_init[k], 1e-6)), "index", "singular value",
-                               label=f"{label}, W_0").opts(alpha=0.5))
+                               group="Initial", label=f"{label}, W_0"))
         layers.append(hv.Curve((n, np.maximum(frame.sv_now[k], 1e-6)), "index", "singular value",
-                               label=f"{label}, W_t"))
-        layers[-2:] = [common(c, color=color(k)) for c in layers[-2:]]
-    return common(hv.Overlay(layers), title="Singular values of W", logy=True, logx=True)
+                               group="Trained", label=f"{label}, W_t"))
+    return hv.Overlay(layers)
 
 
-def kernel(which: str, extreme: int):
-    """Builder for one probe-by-probe tangent kernel heat map (normalised to its max)."""
-    def build(frame):
-        k = _extremes(frame)[extreme]
-        K = frame.kernel_init[k] if which == "init" else frame.kernel_now[k]
-        time = "0" if which == "init" else "t"
-        return heatmap(K / max(np.abs(K).max(), 1e-12), label="K / max K",
-                       title=f"K_{time}, r={frame.ranks[k]} (probes by class)")
-    return build
+def kernels(frame, numeric=False):
+    """The probe-by-probe tangent kernels as one 2 x 2 tiling: rows r = 1 and r = N, columns
+    start and now; each tile normalised to its own max, tiles separated by a blank line."""
+    tiles = []
+    for k in _extremes(frame):
+        row = [K / max(np.abs(K).max(), 1e-12) for K in (frame.kernel_init[k], frame.kernel_now[k])]
+        gap = np.full((row[0].shape[0], 1), np.nan)
+        tiles.append(np.hstack([row[0], gap, row[1]]))
+    gap = np.full((1, tiles[0].shape[1]), np.nan)
+    return heatmap(np.vstack([tiles[0], gap, tiles[1]]), label="K / max K")
 
 
+_SPECTRA_OPTIONS = {"logx": True, "logy": True}
 PLOTS = {
-    "Training loss": loss,
-    "Weight change": weight_change,
-    "Kernel alignment": kernel_alignment,
-    "Laziness vs effective rank": laziness_vs_rank,
-    "Spectra": spectra,
-    "Kernel, lowest rank, start": kernel("init", 0),
-    "Kernel, lowest rank, now": kernel("now", 0),
-    "Kernel, highest rank, start": kernel("init", 1),
-    "Kernel, highest rank, now": kernel("now", 1),
+    "Training loss": LivePlot(loss, ("loss",), {"logy": True}),
+    "Weight change (lower = lazier)": LivePlot(weight_change, ("weight_change",)),
+    "Tangent-kernel alignment (higher = lazier)": LivePlot(kernel_alignment, ("kernel_alignment",)),
+    "Laziness vs effective rank": LivePlot(
+        laziness_vs_rank, ("weight_change", "kernel_alignment", "representation_alignment"), {"logx": True}),
+    "Singular values of W_0 (faint) and W_t": LivePlot(spectra, ("sv_now", "sv_init"), _SPECTRA_OPTIONS),
+    "Tangent kernels (rows r = 1, r = N; columns K_0, K_t)": LivePlot(
+        kernels, ("kernel_init", "kernel_now"), {"xaxis": None, "yaxis": None}),
 }
 
 
 def layout_key(frame):
     """Frames with the same network and number of ranks update the same plots in place."""
     return (frame.network, len(frame.ranks))
-
-
-def figure(frame) -> hv.Layout:
-    """The exported figure: training, the laziness panel and the spectra."""
-    panels = [loss(frame, True), weight_change(frame, True), kernel_alignment(frame, True),
-              laziness_vs_rank(frame), spectra(frame, True)]
-    return hv.Layout(panels).cols(3).opts(
-        hv.opts.Layout(fig_inches=(11, 6), sublabel_format="({alpha})"), backend="matplotlib")
 
 
 def summary(frame) -> str:
@@ -110,4 +95,11 @@ def summary(frame) -> str:
                       for r, m in by_rank.items())
 
 
-__all__ = ["PLOTS", "figure", "layout_key", "summary"]
+def figure(frame) -> hv.Layout:
+    """The exported figure: every plot of the app, with the actual ranks in the legends."""
+    panels = []
+    for title in PLOTS:
+        plot = PLOTS[title]
+        panels.append(common(plot.build(frame, numeric=True), title=title, **plot.options))
+    return hv.Layout(panels).cols(3).opts(
+        hv.opts.Layout(fig_inches=(11, 6), sublabel_format="({alpha})"), backend="matplotlib")

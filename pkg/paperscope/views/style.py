@@ -1,6 +1,8 @@
 """One look for every lab, in the browser (bokeh) and in exported figures (matplotlib)."""
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 os.environ.setdefault("MPLBACKEND", "Agg")  # exports are headless
 
@@ -18,16 +20,30 @@ PLOT_WIDTH, PLOT_HEIGHT = 430, 300  # browser pixels
 FIG_SIZE = 110  # matplotlib percent
 
 
-def color(i: int) -> str:
-    return PALETTE[i % len(PALETTE)]
+@dataclass(frozen=True)
+class LivePlot:
+    """One plot of a lab: ``build(frame)`` returns plain elements (no options: setting options
+    per element costs more than the drawing), ``fields`` are the frame fields it reads (the app
+    redraws it only when one changed), ``options`` apply once, to the live stream or the export.
+    """
+
+    build: Callable
+    fields: tuple[str, ...]
+    options: dict = field(default_factory=dict)
+
+    def draw(self, frame, title: str):
+        """The finished plot for one frame (export, notebooks)."""
+        return common(self.build(frame), title=title, **self.options)
 
 
 def _defaults() -> None:
     hv.Store.set_current_backend("bokeh")  # also fills hv.opts' builders for both backends
+    cycle = hv.Cycle(PALETTE)  # layer k of every overlay gets colour k, its markers too
     hv.opts.defaults(
         hv.opts.Curve(width=PLOT_WIDTH, height=PLOT_HEIGHT, line_width=2, tools=["hover"],
-                      framewise=True, show_grid=True),
-        hv.opts.Scatter(width=PLOT_WIDTH, height=PLOT_HEIGHT, size=8, tools=["hover"], framewise=True),
+                      framewise=True, show_grid=True, color=cycle),
+        hv.opts.Scatter(width=PLOT_WIDTH, height=PLOT_HEIGHT, size=8, tools=["hover"], framewise=True,
+                        color=cycle),
         hv.opts.Overlay(width=PLOT_WIDTH, height=PLOT_HEIGHT, legend_position="top_right", framewise=True,
                         toolbar="above"),
         hv.opts.Image(width=PLOT_HEIGHT + 40, height=PLOT_HEIGHT, colorbar=True, cmap=SEQUENTIAL,
@@ -35,10 +51,10 @@ def _defaults() -> None:
         backend="bokeh",
     )
     hv.opts.defaults(
-        hv.opts.Curve(linewidth=1.8, fig_size=FIG_SIZE, show_grid=True, aspect=1.4),
-        hv.opts.Scatter(s=30, fig_size=FIG_SIZE, aspect=1.4),
+        hv.opts.Curve(linewidth=1.8, fig_size=FIG_SIZE, show_grid=True, aspect=1.4, color=cycle),
+        hv.opts.Scatter(s=30, fig_size=FIG_SIZE, aspect=1.4, color=cycle),
         hv.opts.Overlay(fig_size=FIG_SIZE, aspect=1.4, legend_position="best", fontsize={"legend": 7, "title": 10}),
-        hv.opts.Image(colorbar=True, cmap=SEQUENTIAL, fig_size=FIG_SIZE),
+        hv.opts.Image(colorbar=True, cmap=SEQUENTIAL, fig_size=FIG_SIZE, aspect="square"),
         hv.opts.Layout(fig_size=FIG_SIZE, sublabel_format="({alpha})", sublabel_position=(-0.25, 1.05),
                        vspace=0.4, hspace=0.45),
         backend="matplotlib",
@@ -53,28 +69,23 @@ def common(obj, **options):
     return obj.opts(backend="bokeh", **options).opts(backend="matplotlib", **options)
 
 
-def curves(x, Y, labels, *, xlabel: str, ylabel: str, title: str, logx=False, logy=False,
-           markers=False, dash=None) -> hv.Overlay:
-    """One curve per column of ``Y`` (shape (len(x), K)), coloured by column index."""
+def curves(x, Y, labels, *, xlabel: str, ylabel: str, markers=False, group: str = "Curve") -> hv.Overlay:
+    """One curve per column of ``Y`` (shape (len(x), K)); layer k takes colour k."""
+    x = np.asarray(x, dtype=float)
     Y = np.asarray(Y, dtype=float).reshape(len(x), -1)
     layers = []
     for k, label in enumerate(labels):
-        data = (np.asarray(x, dtype=float), Y[:, k])
-        curve = common(hv.Curve(data, xlabel, (f"y{k}", ylabel), label=label), color=color(k))
-        if dash is not None:
-            curve = curve.opts(line_dash=dash, backend="bokeh").opts(linestyle="--", backend="matplotlib")
-        layers.append(curve)
+        layers.append(hv.Curve((x, Y[:, k]), xlabel, ylabel, label=label, group=group))
         if markers:
-            layers.append(common(hv.Scatter(data, xlabel, (f"y{k}", ylabel), label=label), color=color(k)))
-    return common(hv.Overlay(layers), title=title, logx=logx, logy=logy)
+            layers.append(hv.Scatter((x, Y[:, k]), xlabel, ylabel, label=label))
+    return hv.Overlay(layers)
 
 
-def heatmap(matrix, *, title: str, label: str, cmap: str = SEQUENTIAL) -> hv.Image:
-    """A square matrix as an image with (row, column) indices on the axes."""
+def heatmap(matrix, *, label: str) -> hv.Image:
+    """A matrix as an image with (row, column) indices on the axes, row 0 at the top."""
     matrix = np.asarray(matrix, dtype=float)
     n, m = matrix.shape
-    image = hv.Image(matrix[::-1], bounds=(0, 0, m, n), kdims=["column", "row"], vdims=[label])
-    return common(image, title=title, cmap=cmap)
+    return hv.Image(matrix[::-1], bounds=(0, 0, m, n), kdims=["column", "row"], vdims=[label])
 
 
 def placeholder(title: str, message: str = "waiting for the first frame...") -> hv.Text:
