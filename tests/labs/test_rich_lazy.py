@@ -21,7 +21,9 @@ def app():
 def test_first_run_fills_every_plot(app):
     assert app.runner.wait(timeout=60)
     assert app.state == DONE and app.frame.done and app.status.alert_type == "success"
-    assert all(type(pane.object).__name__ == "DynamicMap" for pane in app.plots)
+    assert [pane.object for pane in app.plots] == [live.figure for live in app._live.values()]
+    spectra = app._live["Singular values of W_0 (faint) and W_t"].renderers[0].data_source.data
+    assert len(spectra["index"]) == app.params.hidden_size
     assert app.progress.value == 1000 and "r=1" in app.status.object
 
 

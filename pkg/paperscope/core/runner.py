@@ -164,7 +164,7 @@ class Runner:
                 frame, self._frame = self._frame, None
                 states = list(self._states)
                 self._states.clear()
-            delivered = False
+            delivered, started = False, time.monotonic()
             if frame is not None and self._current(frame[0]):
                 self._safely(self._on_frame, frame[1])
                 self._shown.set()
@@ -177,8 +177,8 @@ class Runner:
                         with self._cv:
                             self._settled = generation
                             self._cv.notify_all()
-            if delivered:
-                time.sleep(self._interval)  # at most max_fps redraws; newer frames coalesce meanwhile
+            if delivered:  # at most max_fps redraws; newer frames coalesce meanwhile
+                time.sleep(max(0.0, self._interval - (time.monotonic() - started)))
 
     @staticmethod
     def _safely(callback, *args) -> None:

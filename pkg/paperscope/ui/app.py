@@ -24,8 +24,10 @@ from ..core.registry import get_lab
 from ..core.runner import DONE, ERROR, RUNNING, Runner
 from ..views import style
 from ..views.figure import FORMATS, render_bytes
+from .live import LiveFigure
 from .page import page
 
+STATUS_EVERY_S = 0.25  # the running status line is rewritten at most this often
 APPLY_TIMEOUT_S = 5.0  # how long the delivery thread waits for the browser loop to apply a frame
 
 
@@ -65,15 +67,15 @@ class LabApp:
         self.state = "idle"
         self.started_at = None
         self._doc = pn.state.curdoc if pn.state.curdoc and pn.state.curdoc.session_context else None
-        self._layout_key = None
-        self._pipes = {}
+        self._live = {}  # plot title -> LiveFigure on screen
+        self._status_at = 0.0
         self._sync_url = sync_url and self._doc is not None
 
         self.notice = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
         self.status = pn.pane.Alert("Starting…", alert_type="info", sizing_mode="stretch_width")
         self.progress = pn.indicators.Progress(value=0, max=1000, sizing_mode="stretch_width",
                                                bar_color="primary")
-        self.plots = pn.FlexBox(*[pn.pane.HoloViews(style.placeholder(title), linked_axes=False, backend="bokeh")
+        self.plots = pn.FlexBox(*[pn.pane.Bokeh(hv.render(style.placeholder(title), backend="bokeh"))
                                   for title in self.views.PLOTS], sizing_mode="stretch_width")
         self.controls = pn.Param(self.params, parameters=self.params.names(), show_name=False,
                                  widgets=_widget_options(self.params), sizing_mode="stretch_width")
@@ -140,9 +142,7 @@ class LabApp:
 
         def apply():
             try:
-                # One message per frame (hold), and one walk over the document's models instead
-                # of one per plot (freeze: each plot update otherwise re-collects every model).
-                with pn.io.hold(self._doc), self._doc.models.freeze():
+                with pn.io.hold(self._doc):  # all of a frame's changes go out as one message
                     fn(*args)
             finally:
                 done.set()
@@ -157,20 +157,18 @@ class LabApp:
 
     def _show_frame(self, frame) -> None:
         previous, self.frame = self.frame, frame
-        key = self.views.layout_key(frame)
-        if key != self._layout_key:  # new structure (e.g. another number of ranks): fresh plots
-            self._layout_key = key
-            self._pipes = {}
-            for pane, (title, plot) in zip(self.plots, self.views.PLOTS.items()):
-                self._pipes[title] = hv.streams.Pipe(data=frame)
-                live = hv.DynamicMap(lambda data, build=plot.build: build(data), streams=[self._pipes[title]])
-                pane.object = style.common(live, title=title, **plot.options)
-        else:  # redraw only the plots whose data changed: a redraw costs ~10-40 ms each
-            for title, plot in self.views.PLOTS.items():
-                if _changed(previous, frame, plot.fields):
-                    self._pipes[title].send(frame)
+        for pane, (title, plot) in zip(self.plots, self.views.PLOTS.items()):
+            if not _changed(previous, frame, plot.fields):
+                continue  # its data did not move: no redraw
+            spec = plot.build(frame)
+            live = self._live.get(title)
+            if live is None or not live.update(spec):  # first frame, or a new structure
+                self._live[title] = live = LiveFigure(spec, title, plot.options)
+                pane.object = live.figure
         self.progress.value = int(1000 * frame.progress)
-        if self.state == RUNNING:
+        now = time.monotonic()
+        if self.state == RUNNING and now - self._status_at > STATUS_EVERY_S:  # text is costlier than a bar
+            self._status_at = now
             self.status.object = f"Running: step {frame.step} of {frame.total_steps}"
 
     def _show_state(self, state: str, message: str) -> None:

@@ -1,6 +1,7 @@
 """HoloViews builders: frames -> plots.
 
-A lab's views module defines ``PLOTS`` (ordered ``title -> builder(frame)``), ``layout_key(frame)``
-(frames with equal keys can update the same plots in place) and ``figure(frame)`` (the exported
-publication figure). ``style`` holds the look shared by every lab, in both backends.
+A lab's views module defines ``PLOTS`` (ordered ``title -> style.LivePlot``: a builder from a
+frame to plain HoloViews elements, the frame fields it reads, its options), ``figure(frame)``
+(the exported publication figure) and optionally ``summary(frame)`` (the status line after a
+run). ``style`` holds the look shared by every lab, in both backends.
 """

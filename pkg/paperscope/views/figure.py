@@ -30,12 +30,23 @@ def render_bytes(obj, fmt: str) -> bytes:
     import matplotlib.pyplot as plt
 
     fig = hv.render(obj, backend="matplotlib")
+    _even_panels(fig)
     buffer = io.BytesIO()
     try:
         fig.savefig(buffer, format=fmt, dpi=200 if fmt == "png" else None, bbox_inches="tight")
     finally:
         plt.close(fig)
     return buffer.getvalue()
+
+
+def _even_panels(fig, box_aspect: float = 1 / 1.4) -> None:
+    """Give every plot panel the same shape. HoloViews sizes a log-scaled axis by its data
+    aspect, which squashes e.g. a log-loss panel next to linear ones; images keep theirs."""
+    for ax in fig.axes:
+        if ax.images or hasattr(ax, "_colorbar"):  # images and colour bars keep their shape
+            continue
+        ax.set_aspect("auto")
+        ax.set_box_aspect(box_aspect)
 
 
 def export(lab, params, frame, path: str | Path) -> tuple[Path, Path]:
