@@ -191,6 +191,7 @@ class Runner:
 def run_to_end(compute: Callable[[object], Iterator[Frame]], params,
                on_frame: Callable[[Frame], None] | None = None) -> Frame:
     """Run synchronously in this thread (CLI, notebooks, tests); returns the last frame."""
+    apply_thread_policy()  # this thread is the compute worker
     last = None
     frames = compute(params)
     try:
