@@ -34,8 +34,8 @@ APPLY_TIMEOUT_S = 5.0  # how long the delivery thread waits for the browser loop
 def extension(inline: bool = False) -> None:
     """Load Panel + HoloViews (bokeh); ``inline=True`` for offline notebooks."""
     pn.extension(inline=inline, notifications=True)
-    hv.extension("bokeh", inline=inline) if inline else hv.extension("bokeh")
-    style._defaults()
+    hv.extension("bokeh", inline=inline)
+    style.apply_defaults()  # hv.extension resets option defaults
 
 
 def _widget_options(params) -> dict:

@@ -14,7 +14,6 @@ import numpy as np  # noqa: E402
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies, and in greyscale order.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 SEQUENTIAL = "viridis"
-DIVERGING = "RdBu_r"
 
 PLOT_WIDTH, PLOT_HEIGHT = 430, 300  # browser pixels
 FIG_SIZE = 110  # matplotlib percent
@@ -88,7 +87,8 @@ class Heatmap:
         return hv.Image(matrix[::-1], bounds=(0, 0, m, n), kdims=["column", "row"], vdims=[self.label])
 
 
-def _defaults() -> None:
+def apply_defaults() -> None:
+    """The shared look, as HoloViews option defaults for both backends."""
     hv.Store.set_current_backend("bokeh")  # also fills hv.opts' builders for both backends
     cycle = hv.Cycle(PALETTE)  # layer k of every overlay gets colour k, its markers too
     hv.opts.defaults(
@@ -115,7 +115,7 @@ def _defaults() -> None:
     )
 
 
-_defaults()
+apply_defaults()
 
 
 def common(obj, **options):
