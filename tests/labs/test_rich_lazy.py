@@ -3,6 +3,7 @@ old, errors reach the status line, exports and URL state work. (Compute and clai
 test_rich_lazy_compute.py.)"""
 
 import json
+import time
 
 import param
 import pytest
@@ -30,7 +31,7 @@ def test_first_run_fills_every_plot(app):
 def test_widget_change_restarts_with_new_data(app):
     assert app.runner.wait(timeout=60)
     first = app.runner.generation
-    slider = app.controls._widgets["hidden_size"]
+    slider = app.widgets["hidden_size"]
     with param.edit_constant(slider):
         slider.param.update(value=20, value_throttled=20)  # what releasing the slider does
     assert app.runner.generation == first + 1
@@ -69,3 +70,13 @@ def test_url_values_are_checked():
                                                   "aligned": True, "bogus": 1})
     assert values == {"hidden_size": 48, "network": "linear", "aligned": True}
     assert len(problems) == 2 and "lr=5.0 is out of range" in problems[0] and "unknown parameter" in problems[1]
+
+
+def test_closing_the_session_stops_its_work():
+    app = LabApp("rich-lazy", params=Params.preset("quick", steps=100000))
+    deadline = time.monotonic() + 30
+    while app.frame is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    app.close()  # what closing the browser tab triggers
+    assert not any(worker.is_alive() for worker in app.runner._workers)
+    assert not app.frame.done  # stopped mid-run, not run to the end

@@ -18,7 +18,10 @@ Key equations (symbols as in the paper and its code, ``Helena-Yuhan-Liu/BioRNN_R
   dt/tau = 1), cross-entropy over all 8 steps of a two-alternative decision task;
 * two-layer linear student (``linear``): ``f(x) = W_2 W_1 x`` against a random linear teacher
   ``y = beta . x`` (MSE), ``W_1`` N x N and rank r; the aligned variant puts ``beta`` in the row
-  space of the rank-r ``W_1``;
+  space of the rank-r ``W_1``. (The paper's aligned case, its Proposition 1 and Figure 3, also
+  has a feature-modulation matrix F, z = F x, and aligns ``W_1`` with ``beta = w^T F``; this lab
+  keeps features isotropic, F = I, where that alignment reduces to the row-space condition.
+  Checked against the paper's summary pages, not its full text);
 * laziness: ``||W_T - W_0||_F``; tangent-kernel alignment
   ``KA = <K_T, K_0>_F / (||K_T||_F ||K_0||_F)`` with ``K = J J^T`` over every output entry of a
   fixed probe batch, J taken w.r.t. ``W`` only (rnn, as the repo does) or w.r.t. ``W_1`` and

@@ -44,15 +44,33 @@ def _widget_options(params) -> dict:
     options = {}
     for name in params.names():
         p = params.param[name]
+        options[name] = {}
         if not isinstance(p, param.Number):
             continue
-        options[name] = {"throttled": True}
+        options[name]["throttled"] = True
         lo, hi = p.get_soft_bounds()
         if not isinstance(p, param.Integer) and lo is not None and hi is not None and hi > lo:
             step = 10.0 ** math.floor(math.log10((hi - lo) / 100))
             decimals = max(0, -int(math.floor(math.log10(step))))
             options[name].update(type=pn.widgets.FloatSlider, step=step, format=f"0.{'0' * decimals}")
     return options
+
+
+def controls(params) -> tuple[dict, pn.Column]:
+    """One widget per parameter, linked both ways, each with its ``doc`` as a tooltip."""
+    widgets, rows = {}, []
+    for name, options in _widget_options(params).items():
+        p = params.param[name]
+        options = dict(options)
+        kind = options.pop("type", None) or pn.Param.widget_type(p)
+        widget = widgets[name] = kind.from_param(p, **options)
+        if "description" in widget.param:
+            widget.description = p.doc
+            rows.append(widget)
+        else:  # sliders and checkboxes have no tooltip of their own
+            margin = (22, 0, 0, -8) if isinstance(p, param.Number) else (8, 0, 0, -8)
+            rows.append(pn.Row(widget, pn.widgets.TooltipIcon(value=p.doc, margin=margin)))
+    return widgets, pn.Column(*rows, sizing_mode="stretch_width")
 
 
 class LabApp:
@@ -77,8 +95,7 @@ class LabApp:
                                                bar_color="primary")
         self.plots = pn.FlexBox(*[pn.pane.Bokeh(hv.render(style.placeholder(title), backend="bokeh"))
                                   for title in self.views.PLOTS], sizing_mode="stretch_width")
-        self.controls = pn.Param(self.params, parameters=self.params.names(), show_name=False,
-                                 widgets=_widget_options(self.params), sizing_mode="stretch_width")
+        self.widgets, self.controls = controls(self.params)
         self.preset = pn.widgets.RadioButtonGroup(name="Size", options=["quick", "default"],
                                                   value=preset, button_type="default")
         self.preset.param.watch(self._apply_preset, "value")
