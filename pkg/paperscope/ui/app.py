@@ -27,6 +27,7 @@ from ..views.figure import FORMATS, render_bytes
 from .live import LiveFigure
 from .page import page
 
+KEEP_RUNS = 4  # finished runs kept for comparison plots (the newest replaces one of the same label)
 STATUS_EVERY_S = 0.25  # the running status line is rewritten at most this often
 APPLY_TIMEOUT_S = 5.0  # how long the delivery thread waits for the browser loop to apply a frame
 
@@ -86,10 +87,13 @@ class LabApp:
         self.started_at = None
         self._doc = pn.state.curdoc if pn.state.curdoc and pn.state.curdoc.session_context else None
         self._live = {}  # plot title -> LiveFigure on screen
+        self.previous = ()  # (label, last frame) of recent finished runs, for comparison plots
+        self._running_label = ""
         self._status_at = 0.0
         self._sync_url = sync_url and self._doc is not None
 
         self.notice = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
+        self.run_notice = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
         self.status = pn.pane.Alert("Starting…", alert_type="info", sizing_mode="stretch_width")
         self.progress = pn.indicators.Progress(value=0, max=1000, sizing_mode="stretch_width",
                                                bar_color="primary")
@@ -123,7 +127,9 @@ class LabApp:
     def start(self) -> int:
         """(Re)start the computation with the current parameters."""
         self.started_at = time.monotonic()
-        return self.runner.submit(self.lab.Params(**self.params.param.values()))
+        params = self.lab.Params(**self.params.param.values())
+        self._running_label = getattr(self.views, "run_label", lambda p: "")(params)
+        return self.runner.submit(params)
 
     def close(self) -> None:
         self.runner.close()
@@ -174,14 +180,18 @@ class LabApp:
 
     def _show_frame(self, frame) -> None:
         previous, self.frame = self.frame, frame
+        others = tuple((label, f) for label, f in self.previous if label != self._running_label)
         for pane, (title, plot) in zip(self.plots, self.views.PLOTS.items()):
             if not _changed(previous, frame, plot.fields):
                 continue  # its data did not move: no redraw
-            spec = plot.build(frame)
+            spec = plot.spec(frame, others)
             live = self._live.get(title)
             if live is None or not live.update(spec):  # first frame, or a new structure
                 self._live[title] = live = LiveFigure(spec, title, plot.options)
                 pane.object = live.figure
+        notice = getattr(frame, "notice", "")  # e.g. a size the lab capped for this run
+        if notice != self.run_notice.object:
+            self.run_notice.object, self.run_notice.visible = notice, bool(notice)
         self.progress.value = int(1000 * frame.progress)
         now = time.monotonic()
         if self.state == RUNNING and now - self._status_at > STATUS_EVERY_S:  # text is costlier than a bar
@@ -197,6 +207,8 @@ class LabApp:
             self.progress.value = 1000
             self.status.alert_type = "success"
             summary = getattr(self.views, "summary", lambda frame: "")(self.frame)
+            kept = [(label, f) for label, f in self.previous if label != self._running_label]
+            self.previous = tuple(kept[-(KEEP_RUNS - 1):] + [(self._running_label, self.frame)])
             self.status.object = f"Done in {took:.1f} s. {summary}"
         elif state == ERROR:
             self.status.alert_type = "danger"
@@ -213,7 +225,7 @@ class LabApp:
     def _figure_file(self):
         if self.frame is None:
             raise ParamError("nothing to export yet: wait for the first results")
-        return io.BytesIO(render_bytes(self.views.figure(self.frame), self.format.value))
+        return io.BytesIO(render_bytes(self.views.figure(self.frame, self.previous), self.format.value))
 
     def _sidecar_file(self):
         if self.frame is None:
@@ -233,7 +245,8 @@ class LabApp:
         ]
 
     def main(self) -> list:
-        return [pn.Column(self.notice, self.status, self.progress, sizing_mode="stretch_width"), self.plots]
+        return [pn.Column(self.notice, self.run_notice, self.status, self.progress, sizing_mode="stretch_width"),
+                self.plots]
 
     def panel(self) -> pn.viewable.Viewable:
         """The app as one layout (for notebooks)."""

@@ -49,12 +49,13 @@ def _even_panels(fig, box_aspect: float = 1 / 1.4) -> None:
         ax.set_box_aspect(box_aspect)
 
 
-def export(lab, params, frame, path: str | Path) -> tuple[Path, Path]:
-    """Write ``path`` (the lab's figure for ``frame``) and ``path.json`` (provenance)."""
+def export(lab, params, frame, path: str | Path, previous=()) -> tuple[Path, Path]:
+    """Write ``path`` (the lab's figure for ``frame``, with ``previous`` runs where the lab
+    compares runs) and ``path.json`` (provenance)."""
     path = Path(path)
     fmt = figure_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = render_bytes(lab.views().figure(frame), fmt)
+    data = render_bytes(lab.views().figure(frame, previous), fmt)
     with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:  # never a half file
         tmp.write(data)
     Path(tmp.name).replace(path)

@@ -3,7 +3,8 @@
 import holoviews as hv
 import numpy as np
 
-from .style import FAINT, Curves, Heatmap, LivePlot
+from .specs import Curves, Heatmap, LivePlot
+from .style import FAINT
 
 
 def _labels(frame, numeric: bool = False) -> list[str]:
@@ -88,7 +89,7 @@ def summary(frame) -> str:
                       for r, m in by_rank.items())
 
 
-def figure(frame) -> hv.Layout:
+def figure(frame, previous=()) -> hv.Layout:
     """The exported figure: every plot of the app, with the actual ranks in the legends."""
     panels = [plot.draw(frame, title, numeric=True) for title, plot in PLOTS.items()]
     return hv.Layout(panels).cols(3).opts(
