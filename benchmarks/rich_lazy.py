@@ -10,6 +10,7 @@ import sys
 import time
 
 import torch
+
 from paperscope.core.bench import Comparison, interleaved_rates
 from paperscope.labs import rich_lazy as rl
 

@@ -7,6 +7,7 @@ import sys
 
 import param
 import pytest
+
 from paperscope.core.frames import Frame
 from paperscope.core.params import LabParams
 from paperscope.core.registry import all_labs

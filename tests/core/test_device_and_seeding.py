@@ -1,5 +1,6 @@
 import pytest
 import torch
+
 from paperscope.core.device import apply_thread_policy, resolve_device, worker_threads
 from paperscope.core.errors import ParamError
 from paperscope.core.seeding import numpy_generator, torch_generator

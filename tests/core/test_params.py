@@ -1,5 +1,6 @@
 import param
 import pytest
+
 from paperscope.core.errors import ParamError
 from paperscope.core.params import LabParams, apply_strings, coerce, describe_range
 

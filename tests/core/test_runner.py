@@ -3,6 +3,7 @@ import time
 from dataclasses import dataclass
 
 import pytest
+
 from paperscope.core.errors import DivergenceError, PaperscopeError
 from paperscope.core.frames import Frame, check_finite
 from paperscope.core.runner import DONE, ERROR, RUNNING, Runner, run_to_end

@@ -7,6 +7,7 @@ import time
 
 import param
 import pytest
+
 from paperscope.core.runner import DONE, ERROR
 from paperscope.labs.rich_lazy import Params
 from paperscope.ui.app import LabApp, values_from_query

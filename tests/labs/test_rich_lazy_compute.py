@@ -11,6 +11,7 @@ import numpy as np
 import param
 import pytest
 import torch
+
 from paperscope.core.errors import DivergenceError
 from paperscope.labs import rich_lazy as rl
 

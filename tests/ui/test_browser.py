@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from paperscope.core.registry import all_labs
 
 pytestmark = pytest.mark.browser
