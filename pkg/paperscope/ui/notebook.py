@@ -67,16 +67,17 @@ def run(slug: str, lab_params):
         bar.close()
 
 
-def figure(slug: str, frame):
-    """The lab's publication figure for ``frame`` (a HoloViews layout)."""
-    return get_lab(slug).views().figure(frame)
+def figure(slug: str, frame, previous=()):
+    """The lab's publication figure for ``frame`` (a HoloViews layout); ``previous`` holds
+    (label, frame) pairs of other runs for labs that compare runs."""
+    return get_lab(slug).views().figure(frame, previous)
 
 
-def export(slug: str, lab_params, frame, path: str):
+def export(slug: str, lab_params, frame, path: str, previous=()):
     """Write the figure and its provenance sidecar, as ``paperscope run --export`` does."""
     from ..views.figure import export as write
 
-    return write(get_lab(slug), lab_params, frame, path)
+    return write(get_lab(slug), lab_params, frame, path, previous)
 
 
 def app(slug: str, lab_params=None):
