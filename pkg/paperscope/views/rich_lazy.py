@@ -66,7 +66,7 @@ def kernels(frame, numeric=False):
         gap = np.full((row[0].shape[0], 1), np.nan)
         tiles.append(np.hstack([row[0], gap, row[1]]))
     gap = np.full((1, tiles[0].shape[1]), np.nan)
-    return Heatmap(np.vstack([tiles[0], gap, tiles[1]]), "K / max K")
+    return Heatmap(np.vstack([tiles[1], gap, tiles[0]]), "K / max K")  # row 0 is drawn at the bottom
 
 
 _SPECTRA_OPTIONS = {"logx": True, "logy": True}
