@@ -4,4 +4,4 @@ Each module defines ``INFO`` (core.registry.LabInfo), ``Params`` (core.params.La
 ``run(params) -> Iterator[Frame]``. This list is the registry, in gallery order.
 """
 
-LAB_MODULES = ["rich_lazy"]
+LAB_MODULES = ["rich_lazy", "pinn_sampling"]

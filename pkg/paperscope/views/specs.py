@@ -77,7 +77,7 @@ class Curves:
         if self.xs is not None:
             return [(np.asarray(x, dtype=float), np.asarray(y, dtype=float)) for x, y in zip(self.xs, self.Y)]
         x = np.asarray(self.x, dtype=float)
-        Y = np.asarray(self.Y, dtype=float).reshape(len(x), -1)
+        Y = np.asarray(self.Y, dtype=float).reshape(len(x), len(self.labels))  # also when empty
         return [(x, Y[:, k]) for k in range(Y.shape[1])]
 
     def glyphs(self) -> list[XY]:

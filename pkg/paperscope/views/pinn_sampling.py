@@ -1,0 +1,88 @@
+"""Views of the PINN-sampling lab: where the points go, residual and density maps, error and
+flatness per stage (with earlier runs overlaid), the training loss."""
+
+import holoviews as hv
+import numpy as np
+
+from .specs import Curves, Heatmap, LivePlot, PointsOver
+
+PLANE = {"bounds": (-1.0, -1.0, 1.0, 1.0), "kdims": ("x1", "x2")}
+
+
+def _plane(matrix, label: str) -> Heatmap:
+    """A map on the (x1, x2) plane (frames index maps [i_x2, i_x1], from x2 = -1 upward)."""
+    return Heatmap(matrix, label, **PLANE)
+
+
+def collocation(frame):
+    return PointsOver(_plane(np.abs(frame.u_exact), "|u| (exact)"), frame.points[:, 0], frame.points[:, 1])
+
+
+def residual(frame):
+    # Log scale: a spiky residual (the failure AAS targets) would otherwise be one bright pixel.
+    return _plane(np.log10(np.maximum(frame.residual2, 1e-6)), "log10 r² (mean 1)")
+
+
+def density(frame):
+    return _plane(frame.density, "sampling density (mean 1)")
+
+
+def solution(frame):
+    return _plane(frame.u_pred, "u_θ")
+
+
+def _per_stage(field: str, ylabel: str):
+    """Builder of one per-stage metric: this run, and finished runs of other settings."""
+    def build(frame, previous=(), numeric=False):
+        runs = [(f"{frame.sampler} (this run)", frame), *[(label, f) for label, f in previous]]
+        return Curves(None, [getattr(f, field) for _, f in runs], tuple(label for label, _ in runs),
+                      "stage", ylabel, markers=True, xs=[f.stage_index for _, f in runs])
+    return build
+
+
+def loss(frame, numeric=False):
+    return Curves(frame.loss_steps, frame.loss, ("training loss",), "step", "loss")
+
+
+_MAP = {"xaxis": None, "yaxis": None}
+PLOTS = {
+    "Collocation points over |u|": LivePlot(collocation, ("points", "u_exact")),
+    "Residual r² (log10)": LivePlot(residual, ("residual2",)),
+    "Sampling density": LivePlot(density, ("density",)),
+    "Relative L2 error per stage": LivePlot(_per_stage("rel_l2", "relative L2 error"), ("rel_l2",),
+                                            {"logy": True}, compare=True),
+    "Flatness CV(r²) per stage (lower = flatter)": LivePlot(_per_stage("cv_r2", "CV(r²)"), ("cv_r2",),
+                                                            {"logy": True}, compare=True),
+    "Sliced W1(μ_r, uniform) per stage": LivePlot(_per_stage("w1_uniform", "sliced W1"), ("w1_uniform",),
+                                                  compare=True),
+    "PINN solution u_θ": LivePlot(solution, ("u_pred",)),
+    "Training loss": LivePlot(loss, ("loss",), {"logy": True}),
+}
+
+
+def run_label(params) -> str:
+    """How an earlier run is named in the comparison plots."""
+    label = params.sampler
+    if params.sampler == "aas":
+        label += f" β={params.beta:g}"
+    if params.sampler == "rad":
+        label += f" k={params.rad_k:g} c={params.rad_c:g}"
+    if params.sampler not in ("uniform", "uniform-redraw"):
+        label += f" {params.set_update}"
+    return label
+
+
+def summary(frame) -> str:
+    m = frame.metrics or {}
+    if not m:
+        return ""
+    return (f"{frame.problem_label}: relative L2 {m['rel_l2']:.3g}, CV(r²) {m['cv_r2']:.3g}, "
+            f"sliced W1 {m['w1_uniform']:.3g} with {m['n_train']} points")
+
+
+def figure(frame, previous=()) -> hv.Layout:
+    """The exported figure: points, residual, density; error, flatness and W1 per stage."""
+    titles = list(PLOTS)[:6]
+    panels = [PLOTS[t].draw(frame, t, previous) for t in titles]
+    return hv.Layout(panels).cols(3).opts(
+        hv.opts.Layout(fig_inches=(11, 6.5), sublabel_format="({alpha})"), backend="matplotlib")
