@@ -42,3 +42,10 @@ def test_heatmap_row_zero_is_at_the_bottom():
 def test_another_structure_is_drawn_afresh():
     live = LiveFigure(Curves(np.arange(3), np.ones((3, 2)), ("a", "b"), "x", "y"), "t", {})
     assert not live.update(Curves(np.arange(3), np.ones((3, 3)), ("a", "b", "c"), "x", "y"))
+
+
+def test_colour_scale_follows_the_data():
+    live = LiveFigure(Heatmap(np.ones((3, 3)), "p"), "t", {})
+    live.update(Heatmap(np.arange(9.0).reshape(3, 3), "p"))
+    mapper = live.renderers[0].glyph.color_mapper
+    assert (mapper.low, mapper.high) == (0.0, 8.0)

@@ -9,6 +9,7 @@ drawn afresh.
 """
 
 import holoviews as hv
+import numpy as np
 from bokeh.models import DataRange1d, GlyphRenderer
 from holoviews.core.util import dimension_sanitizer
 
@@ -46,5 +47,8 @@ class LiveFigure:
             return False
         for renderer, names, glyph in zip(self.renderers, self.names, glyphs):
             renderer.data_source.data = _columns(glyph, names)
+            if isinstance(glyph, Raster) and np.isfinite(glyph.matrix).any():  # the colour scale follows
+                low, high = float(np.nanmin(glyph.matrix)), float(np.nanmax(glyph.matrix))
+                renderer.glyph.color_mapper.update(low=low, high=high if high > low else low + 1e-12)
         return True
 

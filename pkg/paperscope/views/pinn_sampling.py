@@ -15,7 +15,7 @@ def _plane(matrix, label: str) -> Heatmap:
 
 
 def collocation(frame):
-    return PointsOver(_plane(np.abs(frame.u_exact), "|u| (exact)"), frame.points[:, 0], frame.points[:, 1])
+    return PointsOver(_plane(np.abs(frame.u_exact), "|u|"), frame.points[:, 0], frame.points[:, 1])
 
 
 def residual(frame):
