@@ -1,9 +1,11 @@
 """Device choice and the CPU thread policy.
 
-Thread policy (measured in ``benchmarks/threads.py``): the labs' models are small, and on a
-2-core machine an intra-op pool of 2 threads made them many times slower whenever another
-process or session competed for the cores. Each compute worker therefore runs with one torch
-intra-op thread unless ``PAPERSCOPE_THREADS`` says otherwise.
+Thread policy (measured by ``paperscope bench rich-lazy``): the labs' models are small, and on
+a 2-core machine an intra-op pool of 2 threads ran them at 0.03-0.5x the speed of one thread
+whenever another process or session competed for the cores, against 1.2-1.8x on an idle
+machine. The app's compute workers (one per session) therefore run with one torch intra-op
+thread unless ``PAPERSCOPE_THREADS`` says otherwise; a lone CLI or notebook run keeps torch's
+default.
 """
 
 import os

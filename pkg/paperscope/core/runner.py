@@ -190,8 +190,11 @@ class Runner:
 
 def run_to_end(compute: Callable[[object], Iterator[Frame]], params,
                on_frame: Callable[[Frame], None] | None = None) -> Frame:
-    """Run synchronously in this thread (CLI, notebooks, tests); returns the last frame."""
-    apply_thread_policy()  # this thread is the compute worker
+    """Run synchronously in this thread (CLI, notebooks, tests); returns the last frame.
+
+    Threads are left as torch has them: a lone run on an idle machine gains from every core
+    (1.8x with 2 threads, ``paperscope bench``); the app's per-session workers use one.
+    """
     last = None
     frames = compute(params)
     try:
