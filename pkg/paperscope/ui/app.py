@@ -88,7 +88,7 @@ class LabApp:
         self._doc = pn.state.curdoc if pn.state.curdoc and pn.state.curdoc.session_context else None
         self._live = {}  # plot title -> LiveFigure on screen
         self.previous = ()  # (label, last frame) of recent finished runs, for comparison plots
-        self._running_label = ""
+        self._running_label, self._running_params = "", self.params
         self._status_at = 0.0
         self._sync_url = sync_url and self._doc is not None
 
@@ -127,7 +127,7 @@ class LabApp:
     def start(self) -> int:
         """(Re)start the computation with the current parameters."""
         self.started_at = time.monotonic()
-        params = self.lab.Params(**self.params.param.values())
+        params = self._running_params = self.lab.Params(**self.params.param.values())
         self._running_label = getattr(self.views, "run_label", lambda p: "")(params)
         return self.runner.submit(params)
 
@@ -180,7 +180,7 @@ class LabApp:
 
     def _show_frame(self, frame) -> None:
         previous, self.frame = self.frame, frame
-        others = tuple((label, f) for label, f in self.previous if label != self._running_label)
+        others = self._other_runs()
         for pane, (title, plot) in zip(self.plots, self.views.PLOTS.items()):
             if not _changed(previous, frame, plot.fields):
                 continue  # its data did not move: no redraw
@@ -207,12 +207,16 @@ class LabApp:
             self.progress.value = 1000
             self.status.alert_type = "success"
             summary = getattr(self.views, "summary", lambda frame: "")(self.frame)
-            kept = [(label, f) for label, f in self.previous if label != self._running_label]
-            self.previous = tuple(kept[-(KEEP_RUNS - 1):] + [(self._running_label, self.frame)])
+            kept = self._other_runs()
+            self.previous = (*kept[-(KEEP_RUNS - 1):], (self._running_label, self.frame))
             self.status.object = f"Done in {took:.1f} s. {summary}"
         elif state == ERROR:
             self.status.alert_type = "danger"
             self.status.object = f"Stopped: {message}"
+
+    def _other_runs(self) -> tuple:
+        """Finished runs to compare with the one on screen (not the same settings again)."""
+        return tuple((label, f) for label, f in self.previous if label != self._running_label)
 
     # -- export -------------------------------------------------------------------------------
     def _filename(self, fmt: str) -> str:
@@ -225,12 +229,12 @@ class LabApp:
     def _figure_file(self):
         if self.frame is None:
             raise ParamError("nothing to export yet: wait for the first results")
-        return io.BytesIO(render_bytes(self.views.figure(self.frame, self.previous), self.format.value))
+        return io.BytesIO(render_bytes(self.views.figure(self.frame, self._other_runs()), self.format.value))
 
     def _sidecar_file(self):
         if self.frame is None:
             raise ParamError("nothing to export yet: wait for the first results")
-        record = provenance(self.lab, self.params, self.frame)
+        record = provenance(self.lab, self._running_params, self.frame)  # the run on screen
         return io.BytesIO((json.dumps(record, indent=2) + "\n").encode())
 
     # -- layout -------------------------------------------------------------------------------
