@@ -57,6 +57,17 @@ def test_runs_at_quick_size_and_exports_a_figure(lab, tmp_path):
     assert figure.read_bytes().startswith(b"\x89PNG") and json.loads(sidecar.read_text())["lab"] == lab.slug
 
 
+def test_a_run_can_be_closed_mid_way(lab):
+    """What the runner does when a slider moves: close the generator between frames."""
+    frames = lab.run(lab.Params.preset("quick", device="cpu"))
+    seen = [next(frames) for _ in range(3)]
+    frames.close()
+    assert seen[-1].step > 0
+    with pytest.raises(StopIteration):
+        next(frames)
+    lab.run(lab.Params.preset("quick")).close()  # before the first frame, too
+
+
 def test_compute_imports_no_ui(lab):
     code = (f"import sys, paperscope.labs.{lab.info.module_name}; "
             f"print([m for m in {UI_MODULES!r} if m in sys.modules])")

@@ -287,16 +287,6 @@ def test_divergence_hint_names_beta_for_a_collapsed_adversary():
     assert "lower lr" in ps._hint(ps.Params(sampler="aas", beta=3.0))
 
 
-def test_closing_the_generator_mid_run():
-    gen = ps.run(ps.Params.preset("quick", device="cpu"))
-    frames = [next(gen) for _ in range(3)]
-    gen.close()
-    assert frames[-1].step > 0
-    with pytest.raises(StopIteration):
-        next(gen)
-    ps.run(ps.Params.preset("quick")).close()  # before the first frame
-
-
 def test_params_are_declared_with_bounds_and_docs():
     for name in ps.Params.names():
         if name in ("seed", "device"):

@@ -245,17 +245,6 @@ def test_huge_learning_rate_raises_divergence_naming_step_and_lr():
     assert 1 <= step <= params.steps
 
 
-def test_closing_the_generator_mid_run():
-    gen = rl.run(rl.Params.preset("quick", device="cpu"))
-    frames = [next(gen) for _ in range(3)]
-    gen.close()
-    assert frames[-1].step > 0
-    with pytest.raises(StopIteration):
-        next(gen)
-    # Closing before the first frame (nothing set up yet) is fine too.
-    rl.run(rl.Params.preset("quick")).close()
-
-
 def test_params_are_declared_with_bounds_and_docs():
     for name in rl.Params.names():
         if name in ("seed", "device"):  # shared, declared by LabParams
