@@ -173,19 +173,6 @@ def test_cv():
     assert ps.cv([0.0, 2.0]) == pytest.approx(1.0)
 
 
-def test_adam_matches_torch_optim():
-    g = torch.Generator().manual_seed(4)
-    a = torch.randn(6, 3, generator=g, dtype=F64, requires_grad=True)
-    b = a.detach().clone().requires_grad_(True)
-    ours, ref = ps.Adam([a], lr=1e-2), torch.optim.Adam([b], lr=1e-2)
-    for _ in range(20):
-        for p, opt in ((a, ours), (b, ref)):
-            opt.zero_grad()
-            (p.sin() ** 2).sum().backward()
-            opt.step()
-    assert torch.allclose(a, b, rtol=0, atol=1e-12)
-
-
 # --- the run --------------------------------------------------------------------------------
 
 MAPS = ["u_exact", "u_pred", "residual2", "density"]

@@ -84,20 +84,6 @@ def test_alignment():
     assert float(rl.alignment(A.numpy(), A.numpy())) == pytest.approx(1.0)
 
 
-def test_momentum_sgd_matches_torch_optim():
-    g = torch.Generator().manual_seed(4)
-    target = torch.randn(6, 6, generator=g, dtype=F64)
-    a = torch.zeros(6, 6, dtype=F64, requires_grad=True)
-    b = torch.zeros(6, 6, dtype=F64, requires_grad=True)
-    ours, ref = rl.MomentumSGD([a], lr=0.05, momentum=0.9), torch.optim.SGD([b], lr=0.05, momentum=0.9)
-    for _ in range(20):
-        for p, opt in ((a, ours), (b, ref)):
-            opt.zero_grad()
-            ((p @ p - target) ** 2).sum().backward()
-            opt.step()
-    assert torch.allclose(a, b, rtol=0, atol=1e-12)
-
-
 def test_two_af_task_layout():
     x, labels, signed = rl.two_af_batch(256, torch.Generator().manual_seed(5), "cpu")
     assert x.shape == (8, 256, 3) and labels.shape == (8, 256)

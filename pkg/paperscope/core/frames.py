@@ -30,6 +30,11 @@ class Frame:
         return self.metrics is not None
 
 
+def to_host(tensor) -> np.ndarray:
+    """A float64 numpy copy of a tensor, detached from the device (what frames hold)."""
+    return tensor.detach().cpu().double().numpy()
+
+
 def check_finite(value, *, step: int, what: str, hint: str) -> None:
     """Raise ``DivergenceError`` naming the step and likely cause if ``value`` has NaN/inf.
 

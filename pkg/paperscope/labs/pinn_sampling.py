@@ -62,7 +62,8 @@ import torch
 from torch import nn
 
 from paperscope.core.device import resolve_device
-from paperscope.core.frames import Frame, check_finite
+from paperscope.core.frames import Frame, check_finite, to_host
+from paperscope.core.optim import Adam
 from paperscope.core.params import LabParams
 from paperscope.core.registry import LabInfo
 from paperscope.core.seeding import numpy_generator, torch_generator
@@ -347,36 +348,6 @@ def make_model(params: Params, dtype=torch.float32) -> PINN:
 
 # --------------------------------------------------------------------------------------------
 # Training
-
-
-class Adam:
-    """Adam (the update of ``torch.optim.Adam``), written out: building a ``torch.optim``
-    optimiser first imports ``torch._dynamo`` (~1 s), which would delay the first frame."""
-
-    def __init__(self, params, lr, betas=(0.9, 0.999), eps=1e-8):
-        self.params, self.lr, (self.b1, self.b2), self.eps = list(params), lr, betas, eps
-        self.m = [torch.zeros_like(p) for p in self.params]
-        self.v = [torch.zeros_like(p) for p in self.params]
-        self.t = 0
-
-    @torch.no_grad()
-    def step(self):
-        self.t += 1
-        c1, c2 = 1 - self.b1 ** self.t, 1 - self.b2 ** self.t
-        grads = [p.grad for p in self.params]
-        # Multi-tensor ops: one call per update for all tensors (the small net is op-bound).
-        torch._foreach_mul_(self.m, self.b1)
-        torch._foreach_add_(self.m, grads, alpha=1 - self.b1)
-        torch._foreach_mul_(self.v, self.b2)
-        torch._foreach_addcmul_(self.v, grads, grads, value=1 - self.b2)
-        denom = torch._foreach_div(self.v, c2)
-        torch._foreach_sqrt_(denom)
-        torch._foreach_add_(denom, self.eps)
-        torch._foreach_addcdiv_(self.params, self.m, denom, value=-self.lr / c1)
-
-    def zero_grad(self):
-        for p in self.params:
-            p.grad = None
 
 
 def boundary_points(n: int, d: int, gen: torch.Generator, dtype, device):
@@ -706,9 +677,6 @@ def sliced_w1(x, w_a, w_b=None, dirs=None) -> float:
 # The run
 
 
-def _numpy(t) -> np.ndarray:
-    return t.detach().to("cpu", torch.float64).numpy()
-
 
 def _cell_grid(G: int, d: int, dtype, device):
     """Cell-centred G-point axis and the (G*G, d) plane (x1 = column, x2 = row; others 0)."""
@@ -765,9 +733,9 @@ def _run(params: Params, trainer: Trainer) -> Iterator[PinnFrame]:
         cv_pts = err_pts
     u_err = trainer.u_fn(err_pts)
     u_norm = u_err.norm()
-    u_plane = _numpy(trainer.u_fn(plane)).reshape(G_MAP, G_MAP)
+    u_plane = to_host(trainer.u_fn(plane)).reshape(G_MAP, G_MAP)
     dirs = projections(d, seed=params.seed)
-    cv_np = _numpy(cv_pts)
+    cv_np = to_host(cv_pts)
     if params.boundary == "hard":
         bgen = torch_generator(params.seed, device, STREAM_BND)
         gmax = float(trainer.u_fn(boundary_points(4096, d, bgen, torch.float64, device)).abs().max())
@@ -786,13 +754,13 @@ def _run(params: Params, trainer: Trainer) -> Iterator[PinnFrame]:
     state = {"density": np.ones((G_MAP, G_MAP)), "points": None, "stage": 0}
 
     def maps():
-        u_pred = _numpy(trainer.predict(plane)).reshape(G_MAP, G_MAP)
-        r2 = _numpy(trainer.residual2(plane))
+        u_pred = to_host(trainer.predict(plane)).reshape(G_MAP, G_MAP)
+        r2 = to_host(trainer.residual2(plane))
         check_finite(r2, step=trainer.step, what=f"the residual (stage {state['stage']})", hint=hint)
         return u_pred, (r2 / max(r2.mean(), 1e-300)).reshape(G_MAP, G_MAP)
 
     def show_points():
-        P = _numpy(trainer.X[:, :2])
+        P = to_host(trainer.X[:, :2])
         if P.shape[0] > SHOW_POINTS:  # a seeded subsample keeps the scatter light
             P = P[np.sort(show_rng.choice(P.shape[0], SHOW_POINTS, replace=False))]
         return P
@@ -846,7 +814,7 @@ def _run(params: Params, trainer: Trainer) -> Iterator[PinnFrame]:
             start = trainer.step
             losses = trainer.train_steps(min(chunk, end - trainer.step), lr_at)
             chunk = max(1, int(chunk * INTERIM_S / max(time.perf_counter() - t0, 1e-6)))
-            losses = _numpy(losses)
+            losses = to_host(losses)
             state["last_loss"] = float(losses[-1])
             check_finite(losses, step=trainer.step, what=f"the PINN loss (stage {k})", hint=hint)
             for i, value in enumerate(losses):
@@ -863,7 +831,7 @@ def _run(params: Params, trainer: Trainer) -> Iterator[PinnFrame]:
         # Stage end: the metrics on the fixed evaluation sets.
         with torch.no_grad():
             err = float((trainer.predict(err_pts) - u_err).norm() / u_norm)
-        r2_cv = _numpy(trainer.residual2(cv_pts))
+        r2_cv = to_host(trainer.residual2(cv_pts))
         check_finite(r2_cv, step=trainer.step, what=f"the residual (stage {k})", hint=hint)
         hist["stage"].append(k)
         hist["rel_l2"].append(err)
@@ -871,7 +839,7 @@ def _run(params: Params, trainer: Trainer) -> Iterator[PinnFrame]:
         hist["w1"].append(sliced_w1(cv_np, r2_cv, None, dirs) if r2_cv.sum() > 0 else 0.0)
         hist["n_train"].append(int(trainer.X.shape[0]))
         if d == 2:  # the CV points are the display grid: reuse its residual for the map
-            u_pred = _numpy(trainer.predict(plane)).reshape(G_MAP, G_MAP)
+            u_pred = to_host(trainer.predict(plane)).reshape(G_MAP, G_MAP)
             r2_map = (r2_cv / max(r2_cv.mean(), 1e-300)).reshape(G_MAP, G_MAP)
         else:
             u_pred, r2_map = maps()

@@ -46,7 +46,8 @@ import torch
 import torch.nn.functional as F
 
 from paperscope.core.device import resolve_device
-from paperscope.core.frames import Frame, check_finite
+from paperscope.core.frames import Frame, check_finite, to_host
+from paperscope.core.optim import MomentumSGD
 from paperscope.core.params import LabParams
 from paperscope.core.registry import LabInfo
 from paperscope.core.seeding import torch_generator
@@ -276,33 +277,6 @@ def linear_forward(W1, W2, X):
 
 # --------------------------------------------------------------------------------------------
 # The batched trainer
-
-
-class MomentumSGD:
-    """SGD with heavy-ball momentum, the update of ``torch.optim.SGD(momentum=mu)``.
-
-    ``b <- mu b + grad`` (``b = grad`` on the first step), ``p <- p - lr b``. Written out because
-    building a ``torch.optim`` optimiser first imports ``torch._dynamo`` (~1 s), which would
-    delay a fresh session's first frame.
-    """
-
-    def __init__(self, params: list[torch.Tensor], lr: float, momentum: float):
-        self.params, self.lr, self.momentum = params, lr, momentum
-        self.buffers: list[torch.Tensor | None] = [None] * len(params)
-
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
-
-    @torch.no_grad()
-    def step(self) -> None:
-        for i, p in enumerate(self.params):
-            b = self.buffers[i]
-            self.buffers[i] = b = p.grad.clone() if b is None else b.mul_(self.momentum).add_(p.grad)
-            p.sub_(b, alpha=self.lr)
-
-    def release(self) -> None:
-        self.params, self.buffers = [], []
 
 
 @dataclass(eq=False)
@@ -556,9 +530,6 @@ def probe_batch(params: Params, trainer: Trainer):
     return X[idx], y[idx], (y[idx] > 0).long().cpu().numpy()
 
 
-def _numpy(t: torch.Tensor) -> np.ndarray:
-    return t.detach().to("cpu", torch.float64).numpy()
-
 
 def _schedule(steps: int) -> tuple[list[int], set[int]]:
     """Logged steps (~N_FRAMES, the last included) and the kernel checkpoints among them."""
@@ -593,15 +564,15 @@ def _run(params: Params, trainer: Trainer) -> Iterator[RichLazyFrame]:
     probe, probe_targets, probe_labels = probe_batch(params, trainer)
     with torch.no_grad():
         sv_init = torch.linalg.svdvals(trainer.W0)  # (K, N)
-        erank = _numpy(_erank(sv_init))
+        erank = to_host(_erank(sv_init))
         loss0, acc0 = trainer.loss_and_accuracy(probe, probe_targets)
     check_finite(loss0, step=0, what="training loss", hint=hint)
     K0_full, K0_sum, R0 = trainer.measure(probe)
     # Step 0 is the initial network on the probe batch; later points are training-batch means.
-    hist = {"steps": [0], "loss": [_numpy(loss0)], "acc": [_numpy(acc0)], "dW": [np.zeros(K)]}
+    hist = {"steps": [0], "loss": [to_host(loss0)], "acc": [to_host(acc0)], "dW": [np.zeros(K)]}
     kern = {"steps": [0], "KA": [np.ones(K)], "RA": [np.ones(K)]}
     # Frames hold host copies only, so the views never touch device tensors.
-    sv_init_np, K0_np = _numpy(sv_init), _numpy(K0_sum)
+    sv_init_np, K0_np = to_host(sv_init), to_host(K0_sum)
     K_now_np = K0_np
 
     def frame(step, sv_now, metrics=None):
@@ -633,20 +604,20 @@ def _run(params: Params, trainer: Trainer) -> Iterator[RichLazyFrame]:
         loss, acc = (torch.cat(parts) for parts in zip(*window))  # (n, K) each
         # One host transfer per logged point, not per step.
         hist["steps"].append(step)
-        hist["loss"].append(_numpy(loss.mean(0)))
-        hist["acc"].append(_numpy(acc.mean(0)))
-        hist["dW"].append(_numpy(trainer.weight_change()))
+        hist["loss"].append(to_host(loss.mean(0)))
+        hist["acc"].append(to_host(acc.mean(0)))
+        hist["dW"].append(to_host(trainer.weight_change()))
         # Weights can blow up a step before the loss shows it; the spectrum below needs them finite.
         check_finite(hist["dW"][-1], step=step, what="the trained weights", hint=hint)
         if step in kernel_at:  # ~10 per run: the kernel costs ~25 SGD steps at the defaults
             KT_full, KT_sum, RT = trainer.measure(probe)
             kern["steps"].append(step)
-            kern["KA"].append(_numpy(alignment(KT_full, K0_full)))
-            kern["RA"].append(_numpy(alignment(RT, R0)))
-            K_now_np = _numpy(KT_sum)
+            kern["KA"].append(to_host(alignment(KT_full, K0_full)))
+            kern["RA"].append(to_host(alignment(RT, R0)))
+            K_now_np = to_host(KT_sum)
             del KT_full
         with torch.no_grad():  # the spectrum is cheap (a few ms at N = 100): every frame
-            sv_now = _numpy(torch.linalg.svdvals(trainer.W))
+            sv_now = to_host(torch.linalg.svdvals(trainer.W))
         metrics = _metrics(params, ranks, erank, hist, kern) if step == params.steps else None
         yield frame(step, sv_now, metrics)
         last_yield = time.perf_counter()
@@ -659,9 +630,9 @@ def _interim(base: RichLazyFrame, window, trainer: Trainer) -> RichLazyFrame:
     return dataclasses.replace(
         base,
         logged_steps=np.append(base.logged_steps, trainer.step),
-        loss=np.vstack([base.loss, _numpy(loss)]),
-        accuracy=np.vstack([base.accuracy, _numpy(acc)]),
-        weight_change=np.vstack([base.weight_change, _numpy(trainer.weight_change())]),
+        loss=np.vstack([base.loss, to_host(loss)]),
+        accuracy=np.vstack([base.accuracy, to_host(acc)]),
+        weight_change=np.vstack([base.weight_change, to_host(trainer.weight_change())]),
     )
 
 
