@@ -35,18 +35,6 @@ class Comparison:
         return {**asdict(self), "ratio": self.ratio}
 
 
-def rate(work: Callable[[], int], *, repeats: int = 3, warmup: int = 1) -> float:
-    """Best-of-``repeats`` rate of ``work``, which returns how many units it did."""
-    for _ in range(warmup):
-        work()
-    best = 0.0
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        units = work()
-        best = max(best, units / (time.perf_counter() - t0))
-    return best
-
-
 def interleaved_rates(baseline: Callable[[], int], candidate: Callable[[], int], *,
                       repeats: int = 3) -> tuple[float, float]:
     """Rates of two workloads measured alternately, so machine load hits both alike."""

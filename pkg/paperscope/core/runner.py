@@ -57,7 +57,6 @@ class Runner:
         self._settled = 0  # newest generation whose final state has been delivered
         self._shown = threading.Event()  # set when the running job's first frame is on screen
         self._closed = False
-        self.frames_delivered = 0
         self._workers = [threading.Thread(target=self._compute_loop, name="paperscope-compute", daemon=True),
                          threading.Thread(target=self._deliver_loop, name="paperscope-deliver", daemon=True)]
         for worker in self._workers:
@@ -168,7 +167,6 @@ class Runner:
             if frame is not None and self._current(frame[0]):
                 self._safely(self._on_frame, frame[1])
                 self._shown.set()
-                self.frames_delivered += 1
                 delivered = True
             for generation, state, message in states:
                 if self._current(generation):
