@@ -50,20 +50,25 @@ class Lab:
         return importlib.import_module(f"paperscope.views.{self.info.module_name}")
 
 
+def _names() -> list[str]:
+    return importlib.import_module("paperscope.labs").LAB_MODULES
+
+
+def _load(name: str) -> Lab:
+    module = importlib.import_module(f"paperscope.labs.{name}")
+    return Lab(module.INFO, module)
+
+
 def all_labs() -> list[Lab]:
     """Every registered lab, in gallery order."""
-    names = importlib.import_module("paperscope.labs").LAB_MODULES
-    labs = []
-    for name in names:
-        module = importlib.import_module(f"paperscope.labs.{name}")
-        labs.append(Lab(module.INFO, module))
-    return labs
+    return [_load(name) for name in _names()]
 
 
 def get_lab(slug: str) -> Lab:
-    """The lab with this slug (module names with underscores are accepted too)."""
-    for lab in all_labs():
-        if slug in (lab.slug, lab.info.module_name):
-            return lab
-    known = ", ".join(lab.slug for lab in all_labs())
+    """The lab with this slug (module names with underscores are accepted too); imports only
+    that lab's module."""
+    name = slug.replace("-", "_")
+    if name in _names():
+        return _load(name)
+    known = ", ".join(n.replace("_", "-") for n in _names())
     raise UnknownLabError(f"unknown lab {slug!r}; known labs: {known}")
