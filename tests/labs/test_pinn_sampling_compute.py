@@ -15,6 +15,7 @@ import torch
 
 from paperscope.core.errors import DivergenceError
 from paperscope.labs import pinn_sampling as ps
+from paperscope.labs.coupling_flow import CouplingFlow
 
 F64 = torch.float64
 
@@ -129,7 +130,60 @@ def test_rad_density_formula():
     assert torch.allclose(ps.RAD(k=1.0, c=0.0).weights(r**2), r / r.mean())
 
 
-@pytest.mark.parametrize("sampler", [ps.UniformRedraw(), ps.RARG(), ps.RAD(1.0, 1.0), ps.AAS(3.0)])
+def _perturbed_flow(d, seed=0):
+    """A coupling flow moved away from uniform by mild random output weights."""
+    gen = torch.Generator().manual_seed(seed)
+    flow = CouplingFlow(d, gen, dtype=F64)
+    with torch.no_grad():
+        for layer in flow.couplings:
+            layer.layers[-1].weight.normal_(0, 0.3, generator=gen)
+    return flow, gen
+
+
+def test_coupling_flow_density_and_sampling_are_exact():
+    assert torch.allclose(CouplingFlow(3, torch.Generator().manual_seed(0), dtype=F64).density(
+        torch.rand(100, 3, dtype=F64) * 2 - 1), torch.full((100,), 1 / 8, dtype=F64))  # starts uniform
+    flow, gen = _perturbed_flow(2)
+    with torch.no_grad():
+        p = flow.density(_plane(2, 512))  # (512², ) midpoint rule on [-1, 1]^2
+    assert float(p.mean() * 4) == pytest.approx(1.0, abs=2e-3)
+    assert float(p.max() / p.min()) > 3  # really not uniform
+    # The inverse undoes the forward map to rounding, and samples follow the density: the mass
+    # of each of 4 x 4 cells by quadrature against sample frequencies (binomial s.e. ~0.0005).
+    z = torch.rand(2000, 2, generator=gen, dtype=F64) * 2 - 1
+    x = z
+    for layer in reversed(flow.couplings):
+        x = layer.inverse(x)
+    with torch.no_grad():
+        for layer in flow.couplings:
+            x, _ = layer(x)
+    assert torch.allclose(x, z, atol=1e-12)
+    samples = flow.sample(200_000, gen, F64)
+    assert samples.abs().max() <= 1
+    freq = torch.histogramdd(samples, bins=[4, 4], range=[-1.0, 1.0, -1.0, 1.0]).hist.T.reshape(-1) / len(samples)
+    mass = p.view(4, 128, 4, 128).mean((1, 3)).reshape(-1) * 4 / 16
+    assert torch.allclose(freq, mass, atol=0.003), (freq - mass).abs().max()
+    flow3, _ = _perturbed_flow(3, seed=1)  # in 3-D: E_U[2^d p] = ∫ p = 1 by Monte Carlo
+    with torch.no_grad():
+        assert float(flow3.density(torch.rand(400_000, 3, generator=gen, dtype=F64) * 2 - 1).mean() * 8) == pytest.approx(1.0, abs=0.01)
+
+
+def test_flow_adversary_follows_the_residual_and_beta_smooths_it():
+    plane = _plane(2, 512)  # fine enough for the midpoint rule on the fitted density
+    near = ((plane - 0.5) ** 2).sum(1) < 0.04  # a disc around the peak, 3 % of the square
+    peaks = {}
+    for beta in (30.0, 0.03):
+        adv = ps.FlowAdversary(2, beta, torch.Generator().manual_seed(0), dtype=F64)
+        adv.fit_to(_peaked_r2, float(_peaked_r2(plane).mean()))
+        p = adv.density(plane) * 4  # mean 1 under the uniform law
+        assert float(p.mean()) == pytest.approx(1.0, abs=0.02)
+        peaks[beta] = float(p[near].mean())
+    # The residual peak draws the mass (uniform would give 1), and a small β lets it pile up more.
+    assert peaks[30.0] > 2 and peaks[0.03] > 2 * peaks[30.0], peaks
+
+
+@pytest.mark.parametrize("sampler", [ps.UniformRedraw(), ps.RARG(), ps.RAD(1.0, 1.0), ps.AAS(3.0),
+                                     ps.AAS(3.0, adversary="flow")])
 @pytest.mark.parametrize("set_update", ["replace", "add"])
 @pytest.mark.parametrize("d", [2, 3])
 def test_sampler_outputs(sampler, set_update, d):

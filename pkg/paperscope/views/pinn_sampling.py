@@ -65,6 +65,8 @@ def run_label(params) -> str:
     label = params.sampler
     if params.sampler == "aas":
         label += f" β={params.beta:g}"
+        if params.adversary == "flow":
+            label += " flow"
     if params.sampler == "rad":
         label += f" k={params.rad_k:g} c={params.rad_c:g}"
     if params.sampler not in ("uniform", "uniform-redraw"):
