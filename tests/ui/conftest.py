@@ -21,31 +21,39 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server():
+def start_server(*args: str):
+    """``paperscope serve ARGS`` on a free port in a subprocess; returns (url, process)."""
     port = _free_port()
     env = {**os.environ, "PAPERSCOPE_DEVICE": "cpu"}
-    proc = subprocess.Popen([sys.executable, "-m", "paperscope.cli", "serve", "--port", str(port), "--no-show"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "paperscope.cli", "serve", *args, "--port", str(port),
+                             "--no-show"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
     url = f"http://localhost:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             urllib.request.urlopen(url, timeout=2)
-            break
+            return url, proc
         except OSError:
             if proc.poll() is not None:
                 pytest.fail("paperscope serve exited: " + proc.stdout.read())
             time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("paperscope serve did not answer within 60 s")
-    yield url
+    proc.kill()
+    pytest.fail("paperscope serve did not answer within 60 s")
+
+
+def stop_server(proc) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def server():
+    url, proc = start_server()
+    yield url
+    stop_server(proc)
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,14 @@ One :class:`Runner` per session owns two threads:
   the last frame of a run is always delivered, and state changes ("running", "done", "error")
   are never dropped. Frames and states of a superseded generation are discarded.
 
+In workshop mode (``queue_for``) every frame is computed in a turn of a shared
+:class:`~paperscope.core.queue.FairQueue`, so many sessions share the cores round-robin.
+
 ``on_frame`` may block (the UI waits for the browser's event loop to apply an update): that
 back-pressure is what keeps a slow client from piling up work.
 """
 
+import itertools
 import threading
 import time
 import traceback
@@ -23,6 +27,7 @@ from collections.abc import Callable, Iterator
 from .device import apply_thread_policy
 from .errors import PaperscopeError
 from .frames import Frame
+from .queue import FairQueue
 
 RUNNING, DONE, ERROR = "running", "done", "error"
 FIRST_FRAME_WAIT_S = 2.0  # a new run pauses after its first frame until it is drawn (or this long)
@@ -43,8 +48,10 @@ class Runner:
     def __init__(self, compute: Callable[[object], Iterator[Frame]],
                  on_frame: Callable[[Frame], None],
                  on_state: Callable[[str, str], None] = lambda state, message: None,
-                 max_fps: float = 20.0, threads: int | None = None):
+                 max_fps: float = 20.0, threads: int | None = None,
+                 queue_for: Callable[[object], FairQueue | None] | None = None):
         self._compute = compute
+        self._queue_for = queue_for  # params -> the shared queue its frames wait in (workshop)
         self._on_frame = on_frame
         self._on_state = on_state
         self._interval = 1.0 / max_fps
@@ -131,7 +138,17 @@ class Runner:
         self._shown.clear()
         try:
             frames = self._compute(params)
-            for index, frame in enumerate(frames):
+            queue = self._queue_for(params) if self._queue_for is not None else None
+            for index in itertools.count():
+                if queue is None:
+                    frame = next(frames, None)
+                else:  # one frame's work per turn in the shared queue
+                    with queue.turn(lambda: self._current(generation)) as granted:
+                        if not granted:
+                            return
+                        frame = next(frames, None)
+                if frame is None:
+                    break
                 if not self._current(generation):
                     return
                 with self._cv:
@@ -187,12 +204,19 @@ class Runner:
 
 
 def run_to_end(compute: Callable[[object], Iterator[Frame]], params,
-               on_frame: Callable[[Frame], None] | None = None) -> Frame:
-    """Run synchronously in this thread (CLI, notebooks, tests); returns the last frame.
+               on_frame: Callable[[Frame], None] | None = None, threads: int | None = None) -> Frame:
+    """Run synchronously in this thread (CLI, notebooks, tests, sweeps); returns the last frame.
 
-    Threads are left as torch has them: a lone run on an idle machine gains from every core
-    (1.8x with 2 threads, ``paperscope bench``); the app's per-session workers use one.
+    Torch uses ``threads`` intra-op threads meanwhile (default: ``PAPERSCOPE_THREADS`` or 1, as
+    the app's workers) and gets its previous count back afterwards. The labs' small models are
+    op-bound: on a 2-core machine a second thread gained at most 1.8x on an idle machine and
+    lost 5-40x whenever anything else ran (``paperscope bench``); set ``PAPERSCOPE_THREADS`` for
+    a big run on an idle machine.
     """
+    import torch
+
+    before = torch.get_num_threads()
+    apply_thread_policy(threads)
     last = None
     frames = compute(params)
     try:
@@ -202,6 +226,7 @@ def run_to_end(compute: Callable[[object], Iterator[Frame]], params,
     finally:
         if hasattr(frames, "close"):
             frames.close()
+        torch.set_num_threads(before)
     if last is None:
         raise PaperscopeError("the lab produced no frames")
     return last

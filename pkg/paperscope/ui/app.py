@@ -17,9 +17,11 @@ import numpy as np
 import panel as pn
 import param
 
+from ..core.cache import reading_cache
 from ..core.errors import ParamError
 from ..core.export import provenance
 from ..core.params import coerce
+from ..core.queue import shared_queue_for
 from ..core.registry import get_lab
 from ..core.runner import DONE, ERROR, RUNNING, Runner
 from ..views import style
@@ -112,7 +114,8 @@ class LabApp:
             label="Download provenance (.json)", sizing_mode="stretch_width")
         self.format.param.watch(self._format_changed, "value")
 
-        self.runner = Runner(self.lab.run, self._deliver_frame, self._deliver_state, max_fps=max_fps)
+        self.runner = Runner(reading_cache(self.lab.slug, self.lab.run), self._deliver_frame,
+                             self._deliver_state, max_fps=max_fps, queue_for=shared_queue_for)
         if self._sync_url:
             self._read_url()
         self.params.param.watch(self._params_changed, self.params.names())
