@@ -10,6 +10,7 @@ class Toy(LabParams):
     lr = param.Number(0.1, bounds=(0, 1), inclusive_bounds=(False, True), doc="step size")
     mode = param.Selector(default="a", objects=["a", "b"], doc="mode")
     flag = param.Boolean(False, doc="flag")
+    ridge = param.Selector(default=1e-4, objects=[1e-8, 1e-4, 1e-2], doc="a numeric choice")
     QUICK = {"width": 4}
 
 
@@ -18,6 +19,10 @@ def test_coerce_types():
     assert coerce(Toy, "lr", "0.5") == 0.5
     assert coerce(Toy, "mode", "b") == "b"
     assert coerce(Toy, "flag", "yes") is True and coerce(Toy, "flag", "0") is False
+    # numeric choices match as numbers, however they are written
+    assert coerce(Toy, "ridge", "1e-4") == 1e-4 and coerce(Toy, "ridge", "0.01") == 1e-2
+    with pytest.raises(ParamError, match="one of"):
+        coerce(Toy, "ridge", "1e-3")
 
 
 @pytest.mark.parametrize("name,text,needle", [

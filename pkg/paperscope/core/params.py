@@ -96,7 +96,7 @@ def coerce(cls: type[LabParams], name: str, text: str):
                 raise ValueError
             value = low in TRUE_WORDS
         elif isinstance(p, param.Selector):
-            matches = [o for o in p.objects if str(o) == text]
+            matches = [o for o in p.objects if str(o) == text] or _numeric_matches(p.objects, text)
             if not matches:
                 raise ValueError
             value = matches[0]
@@ -113,6 +113,15 @@ def coerce(cls: type[LabParams], name: str, text: str):
         raise ParamError(f"{name}={text!r} is not valid: expected {allowed}") from None
     check_value(cls, name, value)
     return value
+
+
+def _numeric_matches(objects, text: str) -> list:
+    """Numeric choices equal to ``text`` read as a number (``1e-4`` picks ``0.0001``)."""
+    try:
+        number = float(text)
+    except ValueError:
+        return []
+    return [o for o in objects if isinstance(o, (int, float)) and not isinstance(o, bool) and o == number]
 
 
 def check_value(cls: type[LabParams], name: str, value) -> None:
