@@ -1,4 +1,4 @@
-"""The ``paperscope`` command: list | serve | run | bench.
+"""The ``paperscope`` command: list | serve | run | sweep | precompute | bench.
 
 Bad input (unknown lab or parameter, wrong type, out-of-range value) ends with exit code 2 and
 one line that names the problem and what is allowed, never a traceback.
@@ -80,14 +80,115 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_precompute(args) -> int:
+    import time
+
+    from .core import cache, sweep
+    from .core.registry import get_lab
+    from .core.runner import run_to_end
+
+    preset = "quick" if args.quick else "default"
+    plan = sweep.plan(args.lab, args.grid, args.set, args.seeds, preset)
+    lab = get_lab(plan.slug)
+    stored = skipped = failed = 0
+    for k, task in enumerate(plan.tasks, 1):
+        params = lab.Params.preset(preset, **task.values, seed=task.seed)
+        label = f"[{k}/{len(plan.tasks)}] {sweep._describe(task.values)} seed={task.seed}"
+        if cache.lookup(plan.slug, params) is not None:
+            skipped += 1
+            print(f"{label} already cached", flush=True)
+            continue
+        start = time.perf_counter()
+        try:
+            cache.store(plan.slug, params, run_to_end(lab.run, params))
+        except PaperscopeError as exc:  # a diverging configuration: report it, go on
+            failed += 1
+            print(f"{label} failed: {exc}", flush=True)
+            continue
+        stored += 1
+        print(f"{label} stored ({time.perf_counter() - start:.1f} s)", flush=True)
+    print(f"{stored} stored, {skipped} already cached, {failed} failed in {cache.cache_dir() / plan.slug}",
+          file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_sweep(args) -> int:
+    import shlex
+
+    from .core import sweep
+
+    if args.workers is not None and args.workers < 1:
+        raise ParamError(f"--workers {args.workers}: expected at least 1")
+    preset = "quick" if args.quick else "default"
+    plan = sweep.plan(args.lab, args.grid, args.set, args.seeds, preset, local=args.scheduler is None)
+    out = Path(args.out or Path("sweeps") / plan.slug)
+    figure = out / f"figure.{args.format}"
+    command = shlex.join(["paperscope", "sweep", plan.slug, *(f"--grid={g}" for g in args.grid),
+                          *(f"--set={s}" for s in args.set), f"--seeds={args.seeds}",
+                          *(["--quick"] if args.quick else [])])
+    log = lambda line: print(line, flush=True)
+    table, info = sweep.execute(plan, out, scheduler=args.scheduler, workers=args.workers,
+                                retry_errors=args.retry_errors, dashboard=not args.no_dashboard, log=log)
+    rows = sweep.current(table, plan)
+    failed = int((rows["status"] != sweep.OK).sum())
+    known = sweep.metric_names(rows, plan)
+    unknown = [m for m in args.metric if m not in known]
+    if unknown:
+        raise ParamError(f"unknown metric {unknown[0]!r} (the table is saved in {out}); known: {', '.join(known)}")
+    shared = sweep.metric_names(rows, plan, everywhere=True)
+    metrics = args.metric or shared[: _panels()]
+    if not args.metric and len(known) > len(metrics):
+        print(f"plotting {len(metrics)} of {len(known)} metrics; choose with --metric NAME", file=sys.stderr)
+    summary = sweep.summarize(rows, list(plan.grid), metrics)
+    summary.to_csv(out / sweep.SUMMARY, index=False)
+    files = [sweep.CSV, sweep.PARQUET, sweep.SUMMARY, sweep.META]
+    if metrics and (rows["status"] == sweep.OK).any():
+        from .views.sweep import write_figure
+
+        title = f"{plan.slug}: mean ± s.e. over {len(plan.seeds)} seed{'s' if len(plan.seeds) > 1 else ''}"
+        write_figure(summary, plan.grid, metrics, figure, title)
+        files.insert(2, figure.name)
+    else:
+        print("no successful run to draw: no figure written", file=sys.stderr)
+    meta = sweep.sidecar(plan, command, {**info, "failed": failed}, metrics, files)
+    (out / sweep.META).write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    print(f"wrote {', '.join(str(out / f) for f in files)}", file=sys.stderr)
+    if failed:
+        print(f"{failed} of {len(rows)} runs failed (status=error in {out / sweep.CSV})", file=sys.stderr)
+    return 0
+
+
+def _panels() -> int:
+    from .views.sweep import MAX_PANELS
+
+    return MAX_PANELS
+
+
 def cmd_serve(args) -> int:
-    from .ui.server import serve
+    from .ui.server import Workshop, serve
 
     if args.address not in LOCAL_ADDRESSES and not args.allow_websocket_origin:
         raise ParamError(f"--address {args.address} is not local: also give --allow-websocket-origin "
                          "HOST[:PORT] for each address browsers will use")
+    for flag in ("max_sessions", "num_procs", "cpu_slots"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise ParamError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
+    parts = {"shared_queue": args.shared_queue or None, "max_sessions": args.max_sessions,
+             "liveness": args.liveness or None, "admin": args.admin or None, "cpu_slots": args.cpu_slots}
+    parts = {k: v for k, v in parts.items() if v is not None}
+    workshop = Workshop.room(**parts) if args.workshop else Workshop(**parts)
+    extra = {k: getattr(args, k) for k in ("basic_auth", "cookie_secret", "oauth_provider", "oauth_key",
+                                           "oauth_secret", "oauth_redirect_uri", "oauth_encryption_key")
+             if getattr(args, k)}
+    if args.oauth_extra_params:
+        extra["oauth_extra_params"] = json.loads(args.oauth_extra_params)
+    if args.prefix:
+        extra["prefix"] = args.prefix.strip("/")
+    if args.num_procs and args.num_procs > 1:
+        extra["num_procs"] = args.num_procs
     serve(args.labs, port=args.port, address=args.address, origins=args.allow_websocket_origin,
-          show=not args.no_show)
+          show=not args.no_show, workshop=workshop, **extra)
     return 0
 
 
@@ -120,6 +221,23 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-websocket-origin", action="append", default=[], metavar="HOST[:PORT]",
                    help="browser origins allowed to connect (repeatable); needed for a non-local address")
     p.add_argument("--no-show", action="store_true", help="do not open a browser")
+    room = p.add_argument_group("workshop (one server, a room of browsers)")
+    room.add_argument("--workshop", action="store_true",
+                      help="all of: --shared-queue, --max-sessions 30, --liveness, --admin (each can be overridden)")
+    room.add_argument("--shared-queue", action="store_true",
+                      help="sessions take turns frame by frame: one slot per core, one per GPU")
+    room.add_argument("--cpu-slots", type=int, metavar="N", help="CPU slots of the shared queue (default: cores)")
+    room.add_argument("--max-sessions", type=int, metavar="N",
+                      help="lab sessions per server process; later visitors get a 'room is full' page")
+    room.add_argument("--num-procs", type=int, metavar="N", help="server processes (each with its own limit)")
+    room.add_argument("--liveness", action="store_true", help="GET /liveness answers 200 while serving")
+    room.add_argument("--admin", action="store_true", help="Panel's admin page at /admin")
+    room.add_argument("--prefix", metavar="PATH", help="URL prefix when behind a reverse proxy (e.g. labs)")
+    room.add_argument("--basic-auth", metavar="PASSWORD|FILE", help="password, or a file of user:password lines")
+    room.add_argument("--cookie-secret", metavar="SECRET", help="cookie secret (basic auth / OAuth)")
+    for name in ("provider", "key", "secret", "redirect-uri", "encryption-key"):
+        room.add_argument(f"--oauth-{name}", metavar="VALUE", help=f"passed to Panel's OAuth ({name})")
+    room.add_argument("--oauth-extra-params", metavar="JSON", help="passed to Panel's OAuth (a JSON object)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("run", help="run a lab headless; export its figure and metrics")
@@ -131,6 +249,35 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH", help='write {"lab", "params", "metrics", "versions"}')
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("sweep", help="run a grid of configurations x seeds on Dask; write a table and a figure")
+    p.add_argument("lab", metavar="SLUG")
+    p.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2,...",
+                   help="a swept parameter and its values (repeatable: every combination runs)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="a parameter held fixed across the sweep (repeatable)")
+    p.add_argument("--seeds", type=int, default=3, metavar="N", help="seeds 0..N-1 for every configuration (default 3)")
+    p.add_argument("--quick", action="store_true", help="start from the quick sizes")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="a running Dask scheduler (tcp://host:8786); default: a local cluster")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="local cluster worker processes (default: one per core; 1 for a GPU)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default sweeps/SLUG); a re-run skips rows it holds")
+    p.add_argument("--format", choices=("pdf", "png", "svg"), default="pdf", help="figure format (default pdf)")
+    p.add_argument("--metric", action="append", default=[], metavar="NAME",
+                   help="a metric to plot (repeatable; default: those every run reported, up to 12)")
+    p.add_argument("--retry-errors", action="store_true", help="run again the rows that failed before")
+    p.add_argument("--no-dashboard", action="store_true", help="no Dask dashboard for the local cluster")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("precompute", help="fill the app's on-disk cache for a grid of settings (workshops)")
+    p.add_argument("lab", metavar="SLUG")
+    p.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
+                   help="values to precompute (repeatable: every combination)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a fixed parameter (repeatable)")
+    p.add_argument("--seeds", type=int, default=1, metavar="N", help="seeds 0..N-1 of each configuration (default 1)")
+    p.add_argument("--quick", action="store_true", help="the quick sizes (what the app starts with)")
+    p.set_defaults(func=cmd_precompute)
 
     p = sub.add_parser("bench", help="run benchmarks and print measured ratios")
     p.add_argument("lab", nargs="?", metavar="SLUG")

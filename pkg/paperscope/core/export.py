@@ -55,3 +55,8 @@ def provenance(lab, params, frame) -> dict:
         "total_steps": frame.total_steps,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def code_version() -> str:
+    """The package version and git commit that produced a result (part of cache and sweep keys)."""
+    return f"{__version__} {git_commit() or 'unknown-commit'}"
