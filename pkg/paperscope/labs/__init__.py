@@ -4,4 +4,7 @@ Each module defines ``INFO`` (core.registry.LabInfo), ``Params`` (core.params.La
 ``run(params) -> Iterator[Frame]``. This list is the registry, in gallery order.
 """
 
-LAB_MODULES = ["rich_lazy", "pinn_sampling"]
+LAB_MODULES = [
+    "rich_lazy", "pinn_sampling",
+    "thresholdout", "dpp_least_squares", "nsdim", "bandlimited", "vr_halpern",
+]

@@ -1,0 +1,502 @@
+"""How Powerful are Shallow Neural Networks with Bandlimited Random Weights?
+
+Li, Sonoda, Cao, Wang, Liang; ICML 2023; arXiv:2008.08427.
+
+Claim: a depth-2 random net whose hidden parameters are drawn from a bounded ("bandlimited")
+domain ``|a|, |b| ≤ λ`` cannot fit a target whose frequency lies beyond the band, however wide
+it is; a suitable λ exists, and it grows with the target's frequency. (Tested here on
+``sin(kπx)``, three seeds: relative test error ≥ 0.5 (measured ≥ 0.89) at λ = k/8 for
+k = 8, 16, 32 and N = 100, 400, 1600; ≤ 1e-3 (measured ≤ 1.2e-6) at the best λ for k ≤ 16. The
+spec's third check, "the argmin λ is non-decreasing in k", does NOT reproduce at k ≤ 2.8, where
+the valley's floor is flat at ~1e-10 over λ = 4..32 and its argmin is noise; it holds for
+k ≥ 4, and the smallest λ reaching 1e-3 grows at every k, ≈ k/2.8.)
+
+Key equations (symbols as in the paper):
+
+* random net ``f_N(x) = Σ_{j ≤ N} c_j σ(a_j x − b_j)``, ``(a_j, b_j) ~ p`` on
+  ``Ω = {|a| ≤ λ, |b| ≤ λ}`` and frozen; only the readout ``c`` is fitted;
+* continuum limit ``S[γ](x) = ∫_Ω γ(a, b) σ(a x − b) dp(a, b)``; ridgelet transform
+  ``R_ψ f(a, b) = ∫ f(x) ψ(a x − b) dx``, and for an admissible pair (σ, ψ) the reconstruction
+  ``S[R_ψ f] = K_{σ,ψ} f`` (Sonoda–Murata);
+* the lower bound (paraphrased): ``inf_γ ‖f − S[γ 1_Ω]‖ ≥ c_{σ,ψ} ‖R_ψ f‖_{L²(Ω^c)}``: ridgelet
+  energy of f outside the parameter domain cannot be captured.
+
+What this module computes. Readout by ridge regression with a *relative* ridge ρ,
+``c = argmin ‖H c − y‖² + ρ² ‖H‖_F² ‖c‖²``: feature directions with singular value below
+≈ ρ‖H‖_F are ignored, as ``lstsq(cond=ρ)`` would (the spec's faithful experiment uses
+``cond = 1e-10``; the two agree to a factor ≲ 3 on the spec's reference grid). It is solved
+stably in float64 by a QR factorisation of the stacked matrix ``[H; ρ‖H‖_F I]`` (or of
+``[Hᵀ; ρ‖H‖_F I]`` when N > n), never by the normal equations, whose float64 rounding
+(~1e-16 on s², i.e. 1e-8 on s) would swamp ρ = 1e-10. Every weight bound of the heat map is one
+batch entry and every target frequency one right-hand side: the (λ, k) grid is one batched
+solve per chunk of rows. Hidden parameters are one standardised seeded draw ``(u_a, u_b)``
+scaled by λ (common random numbers, so the map is smooth in λ).
+
+The band edge drawn on the heat map is this lab's heuristic, not a formula of the paper: the 1-D
+analogue of the ridgelet argument. A feature ``σ(a x − b)`` carries frequency ω with amplitude
+``|σ̂(ω/a)|``; for tanh, ``|σ̂(ζ)| ∝ csch(πζ/2) ~ e^{−π|ζ|/2}``, so with ``|a| ≤ λ`` the content
+of ``sin(kπx)`` is reachable above the relative noise floor ρ only while
+``e^{−π² k / (2λ)} ≳ ρ``, i.e. ``k ≲ (2/π²) ln(1/ρ) λ`` (≈ 4.7 λ at ρ = 1e-10; the spec's
+reference table puts the transition at 3–4 λ). Sigmoid decays twice as fast (edge halved);
+the Gaussian ``e^{−t²}`` gives ``k ≲ (2/π) sqrt(ln 1/ρ) λ``; ReLU is positively homogeneous,
+so λ only rescales its features and there is no edge. The failure is numerical, at a finite
+noise floor: in exact arithmetic any open parameter set still gives a universal approximator
+for an analytic non-polynomial σ (see the ``nsdim`` lab).
+
+Audit of the spec's [unverified] items (the paper's full text was not reachable offline; its
+abstract, the OpenReview/ICML page and a public review were):
+
+* lower bound: confirmed only qualitatively (the abstract and review: a non-trivial lower bound
+  by ridgelet analysis, strictly positive when the ridgelet spectrum outside the parameter
+  domain does not vanish). The exact statement and constants ``c_{σ,ψ}`` are NOT checked, so
+  the lab computes no bound and tests none;
+* bias-range convention: not checked. This lab scales both, ``a, b ~ λ·law``, as the spec
+  recommends; the review confirms that λ is the paper's bandwidth parameter;
+* the experiment (600 uniform training points on [−1, 1], 1000 test points, tanh, N = 400,
+  ``U[−λ, λ]²``, cond 1e-10, targets ``sin(kπx)``) follows the spec, not the paper's figures.
+"""
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import param
+import torch
+
+from paperscope.core.device import resolve_device
+from paperscope.core.frames import Frame, check_finite, to_host
+from paperscope.core.params import LabParams
+from paperscope.core.registry import LabInfo
+from paperscope.core.seeding import torch_generator
+
+INFO = LabInfo(
+    slug="bandlimited",
+    title="Random nets with bandlimited weights",
+    paper=("How Powerful are Shallow Neural Networks with Bandlimited Random Weights? "
+           "(Li, Sonoda, Cao, Wang, Liang; ICML 2023)"),
+    arxiv="2008.08427",
+    claim=("Hidden weights drawn from |a|, |b| ≤ λ cannot fit sin(kπx) beyond a band edge k ≈ 4λ "
+           "however wide the net; the best λ grows with k. (A float64 noise-floor effect: exact "
+           "arithmetic stays universal, see the nsdim lab.)"),
+)
+
+F64 = torch.float64
+BOUND_RANGE = (0.25, 256.0)  # heat-map rows: λ log-spaced over this range
+FREQ_RANGE = (1.0, 64.0)  # heat-map columns: k log-spaced over this range
+MIN_WIDTH = 25  # the width sweep starts here
+WIDTH_FACTORS = (0.5, 1.0, 2.0)  # the width sweep's targets: k/2, k, 2k
+INTERIM_S = 0.05  # a frame at least this often while the grid fills
+MAX_CHUNK = 16  # rows per batched solve at most (memory: rows x (n + N) x N floats)
+FLOOR = 1e-16  # relative errors are clipped here before taking logs
+FEASIBLE = 0.5  # "best λ" is drawn only for columns where some λ gets below this error
+
+# Seed streams: one per purpose, so changing one size never reshuffles another draw.
+STREAM_X, STREAM_WEIGHTS = 0, 1
+
+# Band edge k = slope * λ at noise floor ρ, from the activation's Fourier decay (docstring).
+EDGE_SLOPE = {
+    "tanh": lambda L: 2.0 * L / math.pi**2,  # |σ̂(ζ)| ~ e^{-π|ζ|/2}
+    "sigmoid": lambda L: L / math.pi**2,  # σ(t) = (1 + tanh(t/2)) / 2: half of tanh's reach
+    "gaussian": lambda L: 2.0 * math.sqrt(L) / math.pi,  # σ̂(ζ) ∝ e^{-ζ²/4}
+}
+
+
+class Params(LabParams):
+    """Hyperparameters of the bandlimited-random-net lab (defaults: the spec's experiment)."""
+
+    weight_bound = param.Number(
+        4.0, bounds=BOUND_RANGE, softbounds=(0.5, 64.0),
+        doc=("λ, the bandwidth: hidden weights and biases are drawn as a = λ u_a, b = λ u_b with "
+             "u ~ the weight law (uniform: U[-1, 1], so |a|, |b| ≤ λ). The marked cell of the "
+             "heat map and the fit use this λ"),
+    )
+    frequency = param.Number(
+        8.0, bounds=FREQ_RANGE, softbounds=FREQ_RANGE,
+        doc="k, the target's frequency: f(x) = sin(kπx) on [-1, 1] (k periods)",
+    )
+    width = param.Integer(
+        400, bounds=(MIN_WIDTH, 2000), softbounds=(MIN_WIDTH, 2000),
+        doc=("N, hidden units (random features). At a fixed small λ more N does not help; the "
+             "width plot sweeps N from 25 up to this value"),
+    )
+    ridge = param.Selector(
+        default=1e-10, objects=[1e-14, 1e-12, 1e-10, 1e-8, 1e-6, 1e-4, 1e-2],
+        doc=("ρ, the relative ridge (noise floor): c = argmin |Hc - y|² + ρ²|H|_F²|c|², which "
+             "ignores feature directions with singular value below ~ρ|H|_F, like lstsq's cond. "
+             "A lower floor moves the band edge out: k ≈ (2/π²) ln(1/ρ) λ for tanh"),
+    )
+    weight_law = param.Selector(
+        default="uniform", objects=["uniform", "gaussian", "cauchy"],
+        doc=("Law of u = (a, b) / λ. uniform: U[-1, 1], bandlimited (the paper's case). "
+             "gaussian: N(0, 1), light tails. cauchy: standard Cauchy, heavy tails that reach "
+             "far beyond λ"),
+    )
+    activation = param.Selector(
+        default="tanh", objects=["tanh", "sigmoid", "relu", "gaussian"],
+        doc=("σ. tanh and sigmoid (analytic, spectrum ~ e^{-c|ω|}), gaussian e^{-t²} "
+             "(spectrum e^{-ω²/4}), relu (positively homogeneous: λ only rescales, no band edge)"),
+    )
+    n_train = param.Integer(
+        600, bounds=(20, 5000), softbounds=(100, 2000),
+        doc="Training points, uniform on [-1, 1] (seeded); the error is measured on a 1000-point grid",
+    )
+    n_bounds = param.Integer(
+        21, bounds=(2, 81), softbounds=(5, 41),
+        doc="Rows of the heat map: λ log-spaced over [0.25, 256] (21: half-octave steps)",
+    )
+    n_freqs = param.Integer(
+        13, bounds=(2, 49), softbounds=(5, 25),
+        doc="Columns of the heat map: k log-spaced over [1, 64] (13: half-octave steps)",
+    )
+
+    # Measured on a 2-core CPU, 1 thread: ~0.1 s for a quick run, ~0.6 s at the defaults.
+    QUICK: ClassVar[dict] = {"width": 150, "n_train": 300, "n_bounds": 11, "n_freqs": 7}
+
+
+N_TEST = 1000  # test grid points, fixed by the spec
+
+
+@dataclass(frozen=True, kw_only=True)
+class BandlimitedFrame(Frame):
+    """A complete snapshot (histories included).
+
+    The heat map ``rel_error_grid[i, j]`` is the relative test error at ``bounds[i]`` (row) and
+    ``freqs[j]`` (column); rows not computed yet are NaN (they fill bottom-up, small λ first).
+    ``slice_error[i]`` is the error at ``bounds[i]`` for the current frequency (NaN until its
+    row is done); ``width_error[w, m]`` at ``widths[w]`` and ``width_freqs[m]`` (k/2, k, 2k)
+    for the current λ. ``band_edge[i]`` is the heuristic edge frequency at ``bounds[i]`` (NaN
+    for ReLU); ``best_bound[j]`` the λ of least (3-point smoothed) error in column j, NaN until
+    the grid is complete. ``metrics`` (last frame): rel_error, best_bound, min_rel_error,
+    band_edge, width sweep and the grid.
+    """
+
+    weight_bound: float
+    frequency: float
+    width: int
+    activation: str
+    weight_law: str
+    ridge: float
+    notice: str
+    rel_error: float  # at (weight_bound, frequency, width)
+    x_test: np.ndarray  # (T,)
+    target: np.ndarray  # (T,)
+    fit: np.ndarray  # (T,)
+    bounds: np.ndarray  # (L,)
+    freqs: np.ndarray  # (K,)
+    rel_error_grid: np.ndarray  # (L, K)
+    rows_done: int
+    slice_error: np.ndarray  # (L,)
+    band_edge: np.ndarray  # (L,)
+    best_bound: np.ndarray  # (K,)
+    widths: np.ndarray  # (W,)
+    width_freqs: np.ndarray  # (3,)
+    width_error: np.ndarray  # (W, 3)
+
+
+# --------------------------------------------------------------------------------------------
+# Building blocks (public: tests, benchmarks and other labs use them)
+
+
+def activation_fn(name: str):
+    """σ as a torch function."""
+    if name == "tanh":
+        return torch.tanh
+    if name == "sigmoid":
+        return torch.sigmoid
+    if name == "relu":
+        return torch.relu
+    if name == "gaussian":
+        return lambda t: torch.exp(-t * t)
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def log_grid(lo: float, hi: float, n: int) -> np.ndarray:
+    """``n`` log-spaced values from lo to hi inclusive."""
+    return np.geomspace(lo, hi, int(n))
+
+
+def band_edge(bound, activation: str, ridge: float) -> np.ndarray:
+    """Heuristic edge frequency ``k = slope(ρ) λ`` beyond which ``sin(kπx)`` is out of reach
+    (NaN for ReLU, whose features only rescale with λ)."""
+    bound = np.asarray(bound, dtype=float)
+    if activation not in EDGE_SLOPE:
+        return np.full_like(bound, np.nan)
+    return EDGE_SLOPE[activation](math.log(1.0 / ridge)) * bound
+
+
+def unit_draw(seeds, width: int, law: str, device, dtype=F64) -> torch.Tensor:
+    """The standardised hidden parameters ``u = (u_a, u_b)`` of each seed, ``(S, 2, N)``.
+
+    The first N' columns of a draw are the draw at width N' (nested widths), and a = λ u_a,
+    b = λ u_b for every λ (common random numbers across the heat map's rows).
+    """
+    out = []
+    for seed in seeds:
+        g = torch_generator(seed, device, STREAM_WEIGHTS)
+        # Drawn unit by unit, (N, 2), from uniforms only (inverse CDFs), so on the CPU a wider
+        # net keeps the narrower one's units.
+        v = torch.rand(width, 2, generator=g, device=device, dtype=dtype).clamp(1e-12, 1 - 1e-12)
+        if law == "uniform":
+            u = v * 2 - 1
+        elif law == "gaussian":
+            u = torch.special.ndtri(v)
+        elif law == "cauchy":
+            u = torch.tan(math.pi * (v - 0.5))
+        else:
+            raise ValueError(f"unknown weight law {law!r}")
+        out.append(u.T)
+    return torch.stack(out)
+
+
+def train_points(seeds, n: int, device, dtype=F64) -> torch.Tensor:
+    """Training inputs of each seed, uniform on [-1, 1], ``(S, n)``."""
+    return torch.stack([torch.rand(n, generator=torch_generator(s, device, STREAM_X), device=device,
+                                   dtype=dtype) * 2 - 1 for s in seeds])
+
+
+def test_points(device, n: int = N_TEST, dtype=F64) -> torch.Tensor:
+    """The fixed evaluation grid on [-1, 1], ``(T,)``."""
+    return torch.linspace(-1.0, 1.0, n, device=device, dtype=dtype)
+
+
+def target(x: torch.Tensor, freqs) -> torch.Tensor:
+    """``sin(kπx)`` for every k: ``x (..., n)`` -> ``(..., n, K)``."""
+    k = torch.as_tensor(np.asarray(freqs, dtype=float), device=x.device, dtype=x.dtype)
+    return torch.sin(math.pi * x[..., None] * k)
+
+
+def features(x: torch.Tensor, u: torch.Tensor, bounds: torch.Tensor, sigma) -> torch.Tensor:
+    """Hidden layer ``σ(a x − b)`` with ``a = λ u_a, b = λ u_b``.
+
+    ``x (S, n)``, ``u (S, 2, N)``, ``bounds (B,)`` -> ``H (S, B, n, N)``.
+    """
+    z = x[:, :, None] * u[:, None, 0, :] - u[:, None, 1, :]  # (S, n, N) = (a x − b) / λ
+    return sigma(bounds[None, :, None, None] * z[:, None])
+
+
+def ridge_solve(H: torch.Tensor, Y: torch.Tensor, ridge: float) -> torch.Tensor:
+    """Readout ``C = argmin ‖H C − Y‖² + ρ² ‖H‖_F² ‖C‖²`` for a batch.
+
+    ``H (B, n, N)``, ``Y (B, n, K)`` -> ``C (B, N, K)``. A Householder QR of the stacked matrix
+    (``[H; s I]``, or ``[Hᵀ; s I]`` when N > n, s = ρ‖H‖_F) keeps float64 accuracy down to
+    ρ ~ 1e-14 (the normal equations would square the condition number).
+    """
+    B, n, N = H.shape
+    s = ridge * torch.linalg.matrix_norm(H)  # (B,) ‖H‖_F
+    if N <= n:
+        # Primal: min ‖[H; sI] c − [y; 0]‖, R c = (Qᵀ [y; 0])[:N].
+        eye = torch.eye(N, device=H.device, dtype=H.dtype)
+        A = torch.cat([H, s[:, None, None] * eye], dim=1)  # (B, n + N, N)
+        qa, tau = torch.geqrf(A)
+        rhs = torch.cat([Y, Y.new_zeros(B, N, Y.shape[-1])], dim=1)
+        QtY = torch.ormqr(qa, tau, rhs, transpose=True)[:, :N]
+        return torch.linalg.solve_triangular(qa[:, :N].triu(), QtY, upper=True)
+    # Dual: C = Hᵀ (H Hᵀ + s² I)⁻¹ Y. With [Hᵀ; sI] = Q R, Hᵀ R⁻¹ = Q[:N], so C = Q[:N] R⁻ᵀ Y.
+    eye = torch.eye(n, device=H.device, dtype=H.dtype)
+    A = torch.cat([H.mT, s[:, None, None] * eye], dim=1)  # (B, N + n, n)
+    qa, tau = torch.geqrf(A)
+    W = torch.linalg.solve_triangular(qa[:, :n].triu().mT, Y, upper=False)  # R⁻ᵀ Y, (B, n, K)
+    padded = torch.cat([W, W.new_zeros(B, N, W.shape[-1])], dim=1)
+    return torch.ormqr(qa, tau, padded, transpose=False)[:, :N]
+
+
+def relative_error(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """``‖pred − truth‖ / ‖truth‖`` over the points axis (-2): ``(..., T, K)`` -> ``(..., K)``."""
+    return torch.linalg.vector_norm(pred - truth, dim=-2) / torch.linalg.vector_norm(truth, dim=-2)
+
+
+@dataclass
+class Problem:
+    """Everything of one configuration that does not depend on λ: points, draws, targets."""
+
+    x: torch.Tensor  # (S, n) training inputs
+    x_test: torch.Tensor  # (T,)
+    u: torch.Tensor  # (S, 2, N) standardised hidden parameters
+    sigma: object
+    ridge: float
+
+    def errors(self, bounds, freqs, width: int | None = None, return_fit: bool = False):
+        """Relative test errors ``(S, B, K)`` at ``bounds (B,)`` and ``freqs (K,)``: one batched
+        solve with all S x B (seed, λ) pairs as batch entries and the K targets as right-hand
+        sides. ``width`` uses the first N' hidden units; ``return_fit`` also gives the test
+        predictions ``(S, B, T, K)``."""
+        u = self.u if width is None else self.u[..., :width]
+        S, N = u.shape[0], u.shape[-1]
+        lam = torch.as_tensor(np.asarray(bounds, dtype=float), device=self.x.device, dtype=self.x.dtype)
+        B = lam.shape[0]
+        H = features(self.x, u, lam, self.sigma).reshape(S * B, -1, N)  # (S B, n, N)
+        Y = target(self.x, freqs)  # (S, n, K)
+        Y = Y[:, None].expand(S, B, *Y.shape[1:]).reshape(S * B, *Y.shape[1:])
+        C = ridge_solve(H, Y, self.ridge)  # (S B, N, K)
+        del H
+        H_test = features(self.x_test.expand(S, -1), u, lam, self.sigma).reshape(S * B, -1, N)
+        pred = (H_test @ C).view(S, B, -1, C.shape[-1])  # (S, B, T, K)
+        err = relative_error(pred, target(self.x_test, freqs))
+        return (err, pred) if return_fit else err
+
+
+def make_problem(seeds, *, width: int, n_train: int, law: str, activation: str, ridge: float,
+                 device="cpu") -> Problem:
+    """The λ-independent part of a configuration, for one or several seeds."""
+    device = torch.device(device)
+    return Problem(x=train_points(seeds, n_train, device), x_test=test_points(device),
+                   u=unit_draw(seeds, width, law, device), sigma=activation_fn(activation),
+                   ridge=float(ridge))
+
+
+def error_grid(bounds, freqs, *, seeds=(0,), width: int = 400, n_train: int = 600,
+               law: str = "uniform", activation: str = "tanh", ridge: float = 1e-10,
+               device="cpu", chunk: int = 8) -> np.ndarray:
+    """Relative test errors ``(S, L, K)`` over seeds, weight bounds and frequencies, batched
+    over (seed, λ) in chunks of ``chunk`` bounds (claim tests, benchmarks, sweeps)."""
+    problem = make_problem(list(seeds), width=width, n_train=n_train, law=law,
+                           activation=activation, ridge=ridge, device=device)
+    bounds = np.asarray(bounds, dtype=float)
+    parts = [to_host(problem.errors(bounds[i:i + chunk], freqs)) for i in range(0, len(bounds), chunk)]
+    return np.concatenate(parts, axis=1)
+
+
+def smoothed_argmin(log_err: np.ndarray, bounds: np.ndarray, feasible: float | None = None) -> np.ndarray:
+    """λ of least error per column after a 3-point moving average along λ (rows), ``(K,)``.
+
+    The valley's floor is flat to within grid noise (errors ~1e-9 over several λ); smoothing
+    picks its centre rather than a noise minimum. With ``feasible``, a column whose smoothed
+    minimum stays above that relative error (nothing fits) gets NaN.
+    """
+    padded = np.pad(log_err, ((1, 1), (0, 0)), mode="edge")
+    smooth = (padded[:-2] + padded[1:-1] + padded[2:]) / 3
+    best = np.asarray(bounds, dtype=float)[np.argmin(smooth, axis=0)]
+    if feasible is not None:
+        best[smooth.min(axis=0) > math.log10(feasible)] = np.nan
+    return best
+
+
+def widths_for(width: int) -> np.ndarray:
+    """The width sweep: 25, 50, 100, ... doubling, then ``width`` itself."""
+    w = [MIN_WIDTH]
+    while w[-1] * 2 < width:
+        w.append(w[-1] * 2)
+    if w[-1] != width:
+        w.append(int(width))
+    return np.array(w, dtype=int)
+
+
+# --------------------------------------------------------------------------------------------
+# The run
+
+
+def _notice(params: Params, device_note: str) -> str:
+    notes = [device_note] if device_note else []
+    if params.activation == "relu":
+        notes.append("ReLU is positively homogeneous: λ only rescales its features, so there is "
+                     "no band edge (the map is flat in λ)")
+    elif params.weight_law != "uniform":
+        notes.append(f"the {params.weight_law} law is not bandlimited: the dashed band edge is "
+                     "that of U[-λ, λ] with the same λ")
+    return "; ".join(notes)
+
+
+def run(params: Params) -> Iterator[BandlimitedFrame]:
+    """Fit the current cell, sweep the width there, then fill the (λ, k) heat map row by row."""
+    device = resolve_device(params.device)
+    device_note = ""
+    if device.type == "mps":  # MPS has no float64, and the noise floors here need it
+        device, device_note = torch.device("cpu"), "MPS has no float64: computed on the CPU"
+    problem = make_problem([params.seed], width=params.width, n_train=params.n_train,
+                           law=params.weight_law, activation=params.activation,
+                           ridge=params.ridge, device=device)
+    try:
+        yield from _run(params, problem, _notice(params, device_note))
+    finally:
+        # A cancelled generator may be collected much later: drop the tensors now.
+        problem.x = problem.x_test = problem.u = None
+
+
+def _run(params: Params, problem: Problem, notice: str) -> Iterator[BandlimitedFrame]:
+    lam, k = float(params.weight_bound), float(params.frequency)
+    bounds = log_grid(*BOUND_RANGE, params.n_bounds)
+    freqs = log_grid(*FREQ_RANGE, params.n_freqs)
+    widths = widths_for(params.width)
+    width_freqs = np.array(WIDTH_FACTORS) * k
+    L, K, W = len(bounds), len(freqs), len(widths)
+    total = 1 + W + L
+    hint = (f"the ridge fit overflowed (ridge={params.ridge:g}, weight_bound={lam:g}); "
+            "raise ridge")
+
+    grid = np.full((L, K), np.nan)
+    slice_err = np.full(L, np.nan)
+    width_err = np.full((W, len(width_freqs)), np.nan)
+    edge = band_edge(bounds, params.activation, params.ridge)
+    state = {"step": 0, "rows": 0, "best": np.full(K, np.nan)}
+
+    # The current cell first: its fit is the first thing on screen.
+    err, pred = problem.errors([lam], [k], return_fit=True)
+    rel_error = float(err[0, 0, 0])
+    check_finite(rel_error, step=0, what="the relative error of the fit", hint=hint)
+    x_test = to_host(problem.x_test)
+    truth = to_host(target(problem.x_test, [k])[:, 0])
+    fit = to_host(pred[0, 0, :, 0])
+    state["step"] = 1
+
+    def frame(metrics=None):
+        return BandlimitedFrame(
+            step=state["step"], total_steps=total, metrics=metrics, weight_bound=lam, frequency=k,
+            width=int(params.width), activation=params.activation, weight_law=params.weight_law,
+            ridge=float(params.ridge), notice=notice, rel_error=rel_error, x_test=x_test,
+            target=truth, fit=fit, bounds=bounds, freqs=freqs, rel_error_grid=grid.copy(),
+            rows_done=state["rows"], slice_error=slice_err.copy(), band_edge=edge,
+            best_bound=state["best"], widths=widths, width_freqs=width_freqs,
+            width_error=width_err.copy(),
+        )
+
+    yield frame()
+    last = time.perf_counter()
+
+    # Width sweep at this λ: nested prefixes of the same draw, k/2, k and 2k as right-hand sides.
+    for w, N in enumerate(widths):
+        width_err[w] = to_host(problem.errors([lam], width_freqs, width=int(N))[0, 0])
+        check_finite(width_err[w], step=state["step"], what=f"the error at width {N}", hint=hint)
+        state["step"] += 1
+        if time.perf_counter() - last > INTERIM_S:
+            yield frame()
+            last = time.perf_counter()
+
+    # The heat map, bottom-up in chunks of rows sized to ~INTERIM_S each. The current frequency
+    # rides along as one more right-hand side (the slice plot), for free.
+    columns = np.append(freqs, k)
+    chunk, i = 1, 0
+    while i < L:
+        t0 = time.perf_counter()
+        rows = slice(i, min(L, i + chunk))
+        err = to_host(problem.errors(bounds[rows], columns)[0])  # (rows, K + 1)
+        check_finite(err, step=state["step"], what=f"the heat map at λ = {bounds[rows][0]:.3g}",
+                     hint=hint)
+        grid[rows], slice_err[rows] = err[:, :K], err[:, K]
+        i = rows.stop
+        state["rows"] = i
+        state["step"] += rows.stop - rows.start
+        chunk = min(MAX_CHUNK, max(1, int(chunk * INTERIM_S / max(time.perf_counter() - t0, 1e-6))))
+        if i < L:
+            yield frame()
+    log_err = np.log10(np.maximum(grid, FLOOR))
+    state["best"] = smoothed_argmin(log_err, bounds, feasible=FEASIBLE)
+
+    j = int(np.nanargmin(slice_err))
+    edge_here = band_edge([lam], params.activation, params.ridge)[0]
+    metrics = {
+        "rel_error": rel_error,
+        "best_bound": float(bounds[j]),
+        "min_rel_error": float(slice_err[j]),
+        "band_edge": None if np.isnan(edge_here) else float(edge_here),
+        # the width sweep at this k (middle column: k/2, k, 2k)
+        "rel_error_by_width": {str(int(N)): float(e) for N, e in zip(widths, width_err[:, 1])},
+    }
+    yield frame(metrics)
+
+
+__all__ = ["INFO", "Params", "BandlimitedFrame", "run", "activation_fn", "band_edge", "error_grid",
+           "features", "log_grid", "make_problem", "relative_error", "ridge_solve",
+           "smoothed_argmin", "target", "test_points", "train_points", "unit_draw", "widths_for"]

@@ -1,0 +1,58 @@
+"""The reusable-holdout app without a browser: a run fills every plot and the status line, a
+widget change restarts with new data, finished runs are compared, a locked holdout is reported.
+(Compute and claim tests: test_thresholdout_compute.py.)"""
+
+import param
+import pytest
+
+from paperscope.core.runner import DONE
+from paperscope.labs.thresholdout import Params
+from paperscope.ui.app import LabApp
+
+
+@pytest.fixture
+def app():
+    app = LabApp("thresholdout", params=Params.preset("quick", n=800, d=800, reps=3))
+    yield app
+    app.close()
+
+
+def test_a_run_fills_every_plot_and_the_status_line(app):
+    assert app.runner.wait(timeout=60)
+    assert app.state == DONE and app.frame.done and app.status.alert_type == "success"
+    assert [pane.object for pane in app.plots] == [live.figure for live in app._live.values()]
+    assert "Thresholdout (selected): holdout" in app.status.object and "standard holdout" in app.status.object
+    gap = app._live["Reported holdout − fresh, both mechanisms"]
+    assert gap.signature[1] == ("standard holdout", "Thresholdout (selected)") * 2  # curves and their bars
+    assert app.progress.value == 1000
+
+
+def test_widget_change_restarts_with_new_data(app):
+    assert app.runner.wait(timeout=60)
+    first = app.runner.generation
+    slider = app.widgets["rounds"]
+    with param.edit_constant(slider):
+        slider.param.update(value=4, value_throttled=4)  # what releasing the slider does
+    assert app.runner.generation == first + 1
+    assert app.runner.wait(timeout=60) and app.state == DONE
+    assert app.frame.ks.tolist() == [10, 20, 30, 40]
+    renderer = app._live["Thresholdout"].renderers[0]
+    assert len(renderer.data_source.data["features used k"]) == 4
+
+
+def test_finished_runs_are_compared(app):
+    assert app.runner.wait(timeout=60)
+    app.params.mechanism = "standard"
+    assert app.runner.wait(timeout=60) and app.state == DONE
+    assert app.frame.metrics["holdout_acc"] == app.frame.metrics["standard_holdout_acc"]
+    labels = app._live["Selected mechanism: this run vs earlier runs"].signature[1]
+    assert labels == ("standard n=800 d=800 (this run)", "thresholdout T√n=4 σ√n=1 n=800 d=800")
+    assert app.status.object.index("standard holdout (selected)") < app.status.object.index("Thresholdout")
+
+
+def test_a_spent_budget_is_reported(app):
+    assert app.runner.wait(timeout=60)
+    app.params.budget = 2
+    assert app.runner.wait(timeout=60) and app.state == DONE
+    assert "locked" in app.status.object and app.frame.metrics["holdout_acc"] is None
+    assert "budget B (then ⊥)" in app._live["Thresholdout's budget"].signature[1]

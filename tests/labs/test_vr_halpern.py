@@ -1,0 +1,56 @@
+"""The VR-Halpern app without a browser: a run fills every plot and the status line, a new n
+restarts the run and joins the residual-vs-n comparison, the selected method is highlighted.
+(Compute and claim tests: test_vr_halpern_compute.py.)"""
+
+import pytest
+
+from paperscope.core.runner import DONE
+from paperscope.labs.vr_halpern import Params
+from paperscope.ui.app import LabApp
+from paperscope.views import vr_halpern as views
+
+RESIDUAL = "Operator residual vs oracle calls"
+VERSUS_N = "Residual at the budget vs n (this and earlier runs)"
+PATHS = "Paths to the solution (0, 0) in a plane, seed 0"
+
+
+@pytest.fixture
+def app():
+    app = LabApp("vr-halpern", params=Params.preset("quick", passes=30.0, n=20))
+    yield app
+    app.close()
+
+
+def test_a_run_fills_every_plot_and_the_status_line(app):
+    assert app.runner.wait(timeout=60)
+    assert app.state == DONE and app.frame.done and "below EG" in app.status.object
+    assert [pane.object for pane in app.plots] == [live.figure for live in app._live.values()]
+    assert len(app._live) == len(views.PLOTS)
+    labels = app._live[RESIDUAL].signature[1]
+    assert labels == ("EG", "Halpern (EAG)", "VR-EG", "VR-Halpern (selected)")  # all methods shown
+    # The plots hold the last frame's data, e.g. each method's whole path.
+    paths = app._live[PATHS].renderers
+    assert [len(r.data_source.data[list(r.data_source.data)[0]]) for r in paths] == \
+        [len(t) for t in app.frame.paths()]
+
+
+def test_a_new_n_restarts_and_is_compared_over_n(app):
+    assert app.runner.wait(timeout=60)
+    first = app.frame
+    app.params.n = 40
+    assert app.runner.wait(timeout=60) and app.state == DONE
+    assert app.frame is not first and app.frame.n == 40 and app.frame.total_steps == 30 * 40
+    assert [label for label, _ in app.previous] == ["n=20, c=4, 30 passes, seed 0",
+                                                    "n=40, c=4, 30 passes, seed 0"]
+    spec = views.versus_n(app.frame, app._other_runs())
+    assert list(spec.x) == [20, 40]  # one point per run, per method
+
+
+def test_the_selected_method_is_highlighted(app):
+    assert app.runner.wait(timeout=60)
+    app.params.method = "vr_eg"
+    assert app.runner.wait(timeout=60) and app.state == DONE
+    live = app._live[RESIDUAL]
+    assert "VR-EG (selected)" in live.signature[1]
+    assert live.signature[2] == ("Initial", "Initial", "Curve", "Initial")  # the others faint
+    assert app.frame.metrics["residual"] == app.frame.metrics["by_method"]["vr_eg"]["residual"]
