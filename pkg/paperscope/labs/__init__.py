@@ -6,5 +6,5 @@ Each module defines ``INFO`` (core.registry.LabInfo), ``Params`` (core.params.La
 
 LAB_MODULES = [
     "rich_lazy", "pinn_sampling",
-    "thresholdout", "dpp_least_squares", "nsdim", "bandlimited", "vr_halpern",
+    "selu", "thresholdout", "dpp_least_squares", "nsdim", "bandlimited", "vr_halpern",
 ]
