@@ -5,6 +5,6 @@ Each module defines ``INFO`` (core.registry.LabInfo), ``Params`` (core.params.La
 """
 
 LAB_MODULES = [
-    "rich_lazy", "pinn_sampling",
+    "rich_lazy", "pinn_sampling", "smooth_diffusion",
     "selu", "thresholdout", "dpp_least_squares", "nsdim", "bandlimited", "vr_halpern",
 ]

@@ -1,0 +1,160 @@
+"""Views of the Smooth Diffusion lab: training curves, interpolation filmstrips at λ = 0 and at the
+chosen λ, adjacent-distance profiles, ISTD and sample quality against λ, the distribution of the
+Jacobian statistic v."""
+
+from dataclasses import dataclass
+
+import holoviews as hv
+import numpy as np
+
+from .specs import Curves, Heatmap, LivePlot
+
+ZERO_AT = 1e-3  # where λ = 0 sits on the log λ axis
+SLOTS = ("λ = 0", "chosen λ")
+
+
+@dataclass(frozen=True)
+class Filmstrip(Heatmap):
+    """A tiled filmstrip (rows: latent pairs, columns: frames) drawn in grey with square pixels."""
+
+    def element(self) -> hv.Image:
+        rows, cols = np.shape(self.matrix)
+        img = super().element()
+        img = img.opts(backend="bokeh", cmap="gray", clim=(0, 16), width=min(760, 7 * cols), height=7 * rows + 70,
+                       xaxis=None, yaxis=None)
+        return img.opts(backend="matplotlib", cmap="gray", clim=(0, 16), aspect=cols / rows, xaxis=None,
+                        yaxis=None)
+
+
+def _tile(strips: np.ndarray) -> np.ndarray:
+    """``(S, F, 8, 8)`` images -> one matrix, pair 1 on top, frames left to right, 1-pixel gaps
+    (NaN); returned bottom row first, as Heatmap expects."""
+    S, F, h, w = strips.shape
+    out = np.full((S * (h + 1) - 1, F * (w + 1) - 1), np.nan)
+    for p in range(S):
+        for j in range(F):
+            out[p * (h + 1): p * (h + 1) + h, j * (w + 1): j * (w + 1) + w] = strips[p, j]
+    return out[::-1]
+
+
+def _filmstrip(slot: int):
+    def build(frame, numeric=False):
+        label = f"pixel (0-16), {'λ = 0' if slot == 0 else f'λ = {frame.reg_weight:g}'}"
+        return Filmstrip(_tile(frame.filmstrip[slot]), label, kdims=("mix ratio 0 → 1", "latent pair"))
+    return build
+
+
+def _step_label(frame) -> str:
+    return "step (pre-training, then LoRA fine-tuning)" if frame.mode == "finetune" else "step (from scratch)"
+
+
+def losses(frame, numeric=False):
+    Y = np.stack([frame.loss_base[:, 0], frame.loss_base[:, 1], frame.loss_reg[:, 0], frame.loss_reg[:, 1]], 1)
+    return Curves(frame.log_steps, np.where(Y > 0, Y, np.nan), ("L_base, λ = 0", "L_base, chosen λ",
+                                                                 "L_reg, λ = 0 (not optimised)", "L_reg, chosen λ"),
+                  _step_label(frame), "loss")
+
+
+def jacobian_trace(frame, numeric=False):
+    Y = np.stack([frame.v_mean[:, 0], frame.v_mean[:, 1], frame.target_a[:, 1]], 1)
+    return Curves(frame.log_steps, Y, ("mean v, λ = 0", "mean v, chosen λ", "target a, chosen λ"),
+                  _step_label(frame), "v = ‖σ_t J_εᵀ u‖")
+
+
+def istd_trace(frame, numeric=False):
+    return Curves(frame.istd_steps, frame.istd_trace, SLOTS, _step_label(frame), "ISTD (16 pairs, 10 DDIM steps)",
+                  markers=True)
+
+
+def distances(frame, numeric=False):
+    """d_j of each shown pair, one line per pair (NaN breaks between pairs), one colour per model."""
+    S, J = frame.distances.shape[1:]
+    x = np.concatenate([np.append(np.arange(1, J + 1, dtype=float), np.nan) for _ in range(S)])
+    ys = [np.concatenate([np.append(frame.distances[slot, p], np.nan) for p in range(S)]) for slot in (0, 1)]
+    mean = [np.append(frame.profile[slot], np.nan) for slot in (0, 1)]
+    xm = np.append(np.arange(1, J + 1, dtype=float), np.nan)
+    labels = (*SLOTS, "λ = 0, mean of all pairs", "chosen λ, mean of all pairs")
+    return Curves(None, [*ys, *mean], labels, "step j between frames", "d_j = ‖x⁽ʲ⁾ − x⁽ʲ⁻¹⁾‖ (0-16 pixels)",
+                  markers=True, xs=[x, x, xm, xm])
+
+
+def _lambda_axis(frame) -> np.ndarray:
+    return np.where(frame.trade_lambda > 0, frame.trade_lambda, ZERO_AT)
+
+
+def tradeoff_istd(frame, numeric=False):
+    return Curves(None, [frame.trade_istd, frame.trade_cv * np.nanmax(np.append(frame.trade_istd, 0)) /
+                         max(np.nanmax(np.append(frame.trade_cv, 0)), 1e-12)],
+                  ("ISTD", "CV (scaled to the max ISTD)"), "λ (0 drawn at 10⁻³)", "lower = smoother", markers=True,
+                  xs=[_lambda_axis(frame)] * 2)
+
+
+def tradeoff_quality(frame, numeric=False):
+    x = _lambda_axis(frame)
+    ref = np.full(2, frame.quality_reference)
+    span = np.array([min(x.min(initial=ZERO_AT), ZERO_AT), max(x.max(initial=1.0), 1.0)])
+    return Curves(None, [frame.trade_quality, ref], ("samples", "real digits (leave-one-out)"),
+                  "λ (0 drawn at 10⁻³)", "RMS distance to nearest digit", markers=True,
+                  xs=[x, span])
+
+
+def v_histogram(frame, numeric=False):
+    return Curves(frame.v_bins, frame.v_hist, SLOTS, "v = ‖σ_t J_εᵀ u‖ on a fixed batch", "fraction per bin")
+
+
+def v_by_t(frame, numeric=False):
+    return Curves(frame.v_t, frame.v_median, SLOTS, "timestep t", "median v", markers=True)
+
+
+_FILM = {}
+PLOTS = {
+    "Interpolations at λ = 0 (rows: latent pairs)": LivePlot(_filmstrip(0), ("filmstrip",), _FILM),
+    "Interpolations at the chosen λ": LivePlot(_filmstrip(1), ("filmstrip", "reg_weight"), _FILM),
+    "Adjacent distances d_j (flat = evenly paced)": LivePlot(distances, ("distances", "profile")),
+    "ISTD while training": LivePlot(istd_trace, ("istd_trace",)),
+    "Training losses": LivePlot(losses, ("loss_base", "loss_reg"), {"logy": True}),
+    "Jacobian statistic v and its running target a": LivePlot(jacobian_trace, ("v_mean", "target_a")),
+    "ISTD and CV vs λ (cached models)": LivePlot(
+        tradeoff_istd, ("trade_istd", "trade_cv"), {"logx": True}),
+    "Sample quality vs λ (cached models)": LivePlot(
+        tradeoff_quality, ("trade_quality",), {"logx": True}),
+    "Distribution of v (λ = 0 vs chosen λ)": LivePlot(v_histogram, ("v_hist",), {"logx": True}),
+    "Median v by timestep": LivePlot(v_by_t, ("v_median",)),
+}
+
+
+def summary(frame) -> str:
+    """The status line: ISTD, CV, quality and inversion error at λ against λ = 0, and any collapse."""
+    m = frame.metrics or {}
+    if not m:
+        return ""
+
+    def f(x):
+        return "n/a" if x is None else f"{x:.3g}"
+    text = (f"{frame.mode_label}, λ = {m['reg_weight']:g}: ISTD {f(m['istd'])} (λ = 0: {f(m['istd_baseline'])}), "
+            f"CV {f(m['cv'])} ({f(m['cv_baseline'])}), quality {f(m['quality'])} ({f(m['quality_baseline'])}; "
+            f"real digits {m['quality_reference']:.3g}), inversion MSE {f(m['inversion_mse'])} "
+            f"({f(m['inversion_mse_baseline'])})")
+    if m.get("collapsed"):
+        text = f"WARNING, {m['warning']} · " + text
+    return text
+
+
+def figure(frame, previous=()) -> hv.Layout:
+    """The exported figure: both filmstrips, the distance profile, the trade-off curves, training
+    and the distribution of v; titles say how the models were trained."""
+    how = "from scratch" if frame.mode == "scratch" else "LoRA fine-tune"
+    titles = {
+        "Interpolations at λ = 0 (rows: latent pairs)": f"Interpolations, λ = 0 ({how})",
+        "Interpolations at the chosen λ": f"Interpolations, λ = {frame.reg_weight:g} ({how})",
+        "Adjacent distances d_j (flat = evenly paced)": "Adjacent distances d_j",
+        "ISTD and CV vs λ (cached models)": "ISTD and CV vs λ",
+        "Sample quality vs λ (cached models)": "Sample quality vs λ (lower = better)",
+        "Training losses": "Training losses",
+        "Jacobian statistic v and its running target a": "v and its target a",
+        "Distribution of v (λ = 0 vs chosen λ)": "Distribution of v",
+    }
+    films = [PLOTS[t].draw(frame, titles[t]) for t in list(titles)[:2]]
+    panels = [PLOTS[t].draw(frame, titles[t]) for t in list(titles)[2:]]
+    return hv.Layout(films + panels).cols(2).opts(
+        hv.opts.Layout(fig_inches=(11, 14), vspace=0.45, sublabel_format="({alpha})"), backend="matplotlib")
