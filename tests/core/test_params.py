@@ -58,3 +58,15 @@ def test_apply_strings_checks_all_before_setting():
 
 def test_describe_range():
     assert describe_range(Toy.param.width) == "an integer from 1 to 64"
+
+
+def test_log_stops_cover_the_soft_range_per_decade():
+    class Weighted(LabParams):
+        lam = param.Number(0.3, bounds=(0, 100), softbounds=(0.01, 3), doc="a weight")
+        kappa = param.Number(200.0, bounds=(1, 5000), softbounds=(25, 1000), doc="sharpness")
+
+    from paperscope.core.params import log_stops
+
+    assert log_stops(Weighted.param.lam) == [0.0, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0]
+    stops = log_stops(Weighted.param.kappa, 123.0)  # no 0 (out of bounds); a value becomes a stop
+    assert stops[0] == 25 and stops[-1] == 1000 and 123.0 in stops and 0.0 not in stops

@@ -6,6 +6,7 @@ CLI ``--set`` flags, URL state and the figure sidecar are all built. Values type
 that names the allowed range.
 """
 
+import math
 import os
 from typing import ClassVar
 
@@ -31,6 +32,9 @@ class LabParams(param.Parameterized):
     )
 
     QUICK: ClassVar[dict] = {}
+    # Number parameters whose sliders move on a log scale (their soft range, plus 0 when 0 is
+    # allowed): weights like λ or β that matter per decade.
+    LOG_SCALE: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def preset(cls, name: str = "default", **overrides):
@@ -51,6 +55,25 @@ class LabParams(param.Parameterized):
     def values(self) -> dict:
         """Current values as plain JSON-safe Python objects."""
         return {n: _plain(getattr(self, n)) for n in self.names()}
+
+
+def log_stops(p: param.Number, value=None) -> list:
+    """Slider stops for a log-scale parameter: 1, 2, 3, 5 times each power of ten over its soft
+    range (both ends included), 0 first when its bounds allow 0, and ``value`` wherever it lies."""
+    lo, hi = p.get_soft_bounds()
+    if lo is None or hi is None or hi <= 0:
+        raise ValueError(f"{p.name}: a log-scale slider needs a positive soft range, got {lo}..{hi}")
+    lo = lo if lo > 0 else hi * 1e-3
+    stops = {float(lo), float(hi)}
+    for k in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1):
+        stops |= {float(f"{m * 10.0 ** k:.3g}") for m in (1, 2, 3, 5)}
+    stops = {v for v in stops if lo * 0.999 <= v <= hi * 1.001}
+    low, high = p.bounds or (None, None)
+    if low is not None and low <= 0 and (high is None or high >= 0):
+        stops.add(0.0)
+    if value is not None:
+        stops.add(float(value))
+    return sorted(stops)
 
 
 def _plain(value):

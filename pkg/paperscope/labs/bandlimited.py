@@ -153,6 +153,7 @@ class Params(LabParams):
     )
 
     # Measured on a 2-core CPU, 1 thread: ~0.1 s for a quick run, ~0.6 s at the defaults.
+    LOG_SCALE: ClassVar[tuple] = ("weight_bound",)
     QUICK: ClassVar[dict] = {"width": 150, "n_train": 300, "n_bounds": 11, "n_freqs": 7}
 
 

@@ -129,6 +129,7 @@ class Params(LabParams):
 
     # Measured on a 2-core CPU, 1 thread: 0.06 s CPU for the whole run, first frame ~0.01 s
     # (defaults: 0.37 s, first frame ~0.01 s; the last, widest SVDs cost most).
+    LOG_SCALE: ClassVar[tuple] = ("weight_bound",)
     QUICK: ClassVar[dict] = {"width": 200, "samples": 300}
 
 

@@ -184,6 +184,7 @@ class Params(LabParams):
     depth = param.Integer(3, bounds=(1, 8), softbounds=(1, 6), doc="Hidden tanh layers")
 
     # Measured on a 2-core CPU, 1 thread: 1.6-2.4 s for a quick run, first frame 0.04-0.06 s.
+    LOG_SCALE: ClassVar[tuple] = ("kappa", "beta")
     QUICK: ClassVar[dict] = {"n_points": 400, "stages": 3, "steps_per_stage": 200, "width": 32}
 
 

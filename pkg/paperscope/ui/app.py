@@ -20,7 +20,7 @@ import param
 from ..core.cache import reading_cache
 from ..core.errors import ParamError
 from ..core.export import provenance
-from ..core.params import coerce
+from ..core.params import coerce, log_stops
 from ..core.queue import shared_queue_for
 from ..core.registry import get_lab
 from ..core.runner import DONE, ERROR, RUNNING, Runner
@@ -59,6 +59,26 @@ def _widget_options(params) -> dict:
     return options
 
 
+def log_slider(params, name: str) -> pn.widgets.DiscreteSlider:
+    """A slider over the log-spaced stops of ``name`` (``LabParams.LOG_SCALE``), linked both
+    ways; a value set elsewhere (a link, the notebook) becomes a stop of its own."""
+    p = params.param[name]
+    value = getattr(params, name)
+    widget = pn.widgets.DiscreteSlider(name=p.label, options=log_stops(p, value), value=float(value),
+                                       formatter="%.3g")
+
+    def to_params(event):
+        setattr(params, name, event.new)
+
+    def to_widget(event):
+        if float(event.new) not in widget.options:
+            widget.options = log_stops(p, event.new)
+        widget.value = float(event.new)
+    widget.param.watch(to_params, "value_throttled")
+    params.param.watch(to_widget, name)
+    return widget
+
+
 def controls(params) -> tuple[dict, pn.Column]:
     """One widget per parameter, linked both ways, each with its ``doc`` as a tooltip."""
     widgets, rows = {}, []
@@ -66,7 +86,10 @@ def controls(params) -> tuple[dict, pn.Column]:
         p = params.param[name]
         options = dict(options)
         kind = options.pop("type", None) or pn.Param.widget_type(p)
-        widget = widgets[name] = kind.from_param(p, **options)
+        if name in type(params).LOG_SCALE:
+            widget = widgets[name] = log_slider(params, name)
+        else:
+            widget = widgets[name] = kind.from_param(p, **options)
         if "description" in widget.param:
             widget.description = p.doc
             rows.append(widget)
