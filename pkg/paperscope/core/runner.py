@@ -115,6 +115,7 @@ class Runner:
         for worker in self._workers:
             if worker is not threading.current_thread():
                 worker.join(timeout=5)
+        _release_gpu_memory()
 
     # -- compute thread -----------------------------------------------------------------------
     def _current(self, generation: int) -> bool:
@@ -201,6 +202,16 @@ class Runner:
             callback(*args)
         except Exception:  # a broken redraw must not kill the delivery thread
             traceback.print_exc()
+
+
+def _release_gpu_memory() -> None:
+    """Hand the CUDA caching allocator's free blocks back once a session's tensors are gone (a
+    server that ran for a day otherwise keeps the peak of every session reserved)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
 
 
 def run_to_end(compute: Callable[[object], Iterator[Frame]], params,
