@@ -13,16 +13,14 @@ these are latencies of the whole stack, server to browser.)
 
 import argparse
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "ui"))
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, _free_port  # noqa: E402
+from conftest import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server  # noqa: E402
 
 INIT_SCALE_SLIDER = 2  # order of the sliders on the page: hidden_size, n_ranks, init_scale, ...
 
@@ -73,17 +71,8 @@ def main() -> None:
     parser.add_argument("--moves", type=int, default=8, help="slider moves to time")
     args = parser.parse_args()
 
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "paperscope.cli", "serve", "--port", str(port), "--no-show"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://localhost:{port}"
+    base, server = start_server()
     try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(base, timeout=2)
-                break
-            except OSError:
-                time.sleep(0.3)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             latencies = slider_latencies(browser, base, args.moves)
@@ -91,8 +80,7 @@ def main() -> None:
             rate_default = redraw_rate(browser, base, "&hidden_size=100&probe_size=32")
             browser.close()
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop_server(server)
 
     rows = [("slider release -> first new data, median (quick preset)", f"{statistics.median(latencies):.3f} s"),
             ("slider release -> first new data, max (quick preset)", f"{max(latencies):.3f} s"),

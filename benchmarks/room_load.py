@@ -13,16 +13,14 @@ Prints a table (a standalone script: these are whole-stack rates, server to brow
 
 import argparse
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "ui"))
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, _free_port  # noqa: E402
+from conftest import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server  # noqa: E402
 
 WATCH = ROOT / "tests/ui/live.js"
 
@@ -71,20 +69,10 @@ def main() -> None:
     args = parser.parse_args()
     limit = args.max_sessions or args.sessions
 
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "paperscope.cli", "serve", args.lab, "--workshop",
-                               "--max-sessions", str(limit), "--port", str(port), "--no-show",
-                               *args.server_args.split()],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://localhost:{port}"
+    base, server = start_server(args.lab, "--workshop", "--max-sessions", str(limit),
+                                *args.server_args.split())
     rows = []
     try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(base, timeout=2)
-                break
-            except OSError:
-                time.sleep(0.3)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             pages = [open_session(browser, f"{base}/{args.lab}?{args.query}") for _ in range(args.sessions)]
@@ -112,8 +100,7 @@ def main() -> None:
             settled = memory[len(memory) // 5][1]  # after a fifth of the moves
             browser.close()
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop_server(server)
 
     rows += [
         ("sessions (lab: " + args.lab + ")", f"{args.sessions}"),
