@@ -4,9 +4,10 @@ sharing the cores frame by frame."""
 import threading
 import time
 
+from test_runner import Recorder, counting
+
 from paperscope.core.queue import FairQueue
 from paperscope.core.runner import Runner
-from test_runner import Recorder, counting
 
 
 def test_at_most_slots_turns_run_at_once_and_all_finish():
