@@ -15,7 +15,7 @@ import torch
 
 from paperscope.core.errors import DivergenceError
 from paperscope.labs import pinn_sampling as ps
-from paperscope.labs.coupling_flow import CouplingFlow
+from paperscope.models.coupling_flow import CouplingFlow
 
 F64 = torch.float64
 

@@ -42,7 +42,7 @@ What this module implements (all of it on a CPU in seconds):
   (lr 0.05), warm-started from the previous stage's α; the result is mixed with a 5 % uniform
   floor.
 * α-step with ``adversary="flow"`` (the default on CUDA): a bounded coupling flow on [-1, 1]^d
-  (``labs.coupling_flow``: 4 piecewise-linear coupling layers, 32 bins, exact density and
+  (``models.coupling_flow``: 4 piecewise-linear coupling layers, 32 bins, exact density and
   sampling), the paper's family of model (it uses KRnet) in place of the histogram, so every
   coordinate adapts when d > 2. It maximises the same objective written for any density
   (``FlowAdversary``: forward differences of step h for the H¹ term, equal to the histogram's
@@ -74,8 +74,7 @@ from paperscope.core.optim import Adam
 from paperscope.core.params import LabParams
 from paperscope.core.registry import LabInfo
 from paperscope.core.seeding import numpy_generator, torch_generator
-
-from .coupling_flow import CouplingFlow
+from paperscope.models.coupling_flow import CouplingFlow
 
 INFO = LabInfo(
     slug="pinn-sampling",
@@ -624,7 +623,7 @@ class HistogramAdversary:
 
 
 class FlowAdversary:
-    """The AAS adversary as a bounded coupling flow on [-1, 1]^d (``labs.coupling_flow``).
+    """The AAS adversary as a bounded coupling flow on [-1, 1]^d (``models.coupling_flow``).
 
     Maximises the same objective as :class:`HistogramAdversary`, written for a density of any
     form: with ``p̃ = 2^d p`` (mean 1 under the uniform law U) and the cell width ``h = 2/32``,
