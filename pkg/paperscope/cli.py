@@ -93,7 +93,7 @@ def cmd_precompute(args) -> int:
     stored = skipped = failed = 0
     for k, task in enumerate(plan.tasks, 1):
         params = lab.Params.preset(preset, **task.values, seed=task.seed)
-        label = f"[{k}/{len(plan.tasks)}] {sweep._describe(task.values)} seed={task.seed}"
+        label = f"[{k}/{len(plan.tasks)}] {sweep.describe(task.values)} seed={task.seed}"
         if cache.lookup(plan.slug, params) is not None:
             skipped += 1
             print(f"{label} already cached", flush=True)
@@ -206,6 +206,18 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _grid_options(p, seeds: int) -> None:
+    """The lab, grid, fixed values, seeds and size of ``sweep`` and ``precompute``."""
+    p.add_argument("lab", metavar="SLUG")
+    p.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2,...",
+                   help="a parameter and its values (repeatable: every combination runs)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="a parameter held fixed (repeatable)")
+    p.add_argument("--seeds", type=int, default=seeds, metavar="N",
+                   help=f"seeds 0..N-1 for every configuration (default {seeds})")
+    p.add_argument("--quick", action="store_true", help="the quick sizes (what the app starts with)")
+
+
 def parser() -> argparse.ArgumentParser:
     top = _Parser(prog="paperscope", description="Recent ML papers as live, interactive labs.")
     sub = top.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -251,13 +263,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("sweep", help="run a grid of configurations x seeds on Dask; write a table and a figure")
-    p.add_argument("lab", metavar="SLUG")
-    p.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2,...",
-                   help="a swept parameter and its values (repeatable: every combination runs)")
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                   help="a parameter held fixed across the sweep (repeatable)")
-    p.add_argument("--seeds", type=int, default=3, metavar="N", help="seeds 0..N-1 for every configuration (default 3)")
-    p.add_argument("--quick", action="store_true", help="start from the quick sizes")
+    _grid_options(p, seeds=3)
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="a running Dask scheduler (tcp://host:8786); default: a local cluster")
     p.add_argument("--workers", type=int, metavar="N",
@@ -271,12 +277,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("precompute", help="fill the app's on-disk cache for a grid of settings (workshops)")
-    p.add_argument("lab", metavar="SLUG")
-    p.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
-                   help="values to precompute (repeatable: every combination)")
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a fixed parameter (repeatable)")
-    p.add_argument("--seeds", type=int, default=1, metavar="N", help="seeds 0..N-1 of each configuration (default 1)")
-    p.add_argument("--quick", action="store_true", help="the quick sizes (what the app starts with)")
+    _grid_options(p, seeds=1)
     p.set_defaults(func=cmd_precompute)
 
     p = sub.add_parser("bench", help="run benchmarks and print measured ratios")

@@ -145,7 +145,7 @@ def plan(slug: str, grid_texts: list[str], set_texts: list[str], seeds: int, pre
         try:  # cross-parameter checks that param enforces on construction
             params = cls.preset(preset, **values)
         except ValueError as exc:
-            raise ParamError(f"{_describe(values)}: {exc}") from None
+            raise ParamError(f"{describe(values)}: {exc}") from None
         if local:
             resolve_device(params.device)
         for seed in result.seeds:
@@ -155,7 +155,8 @@ def plan(slug: str, grid_texts: list[str], set_texts: list[str], seeds: int, pre
     return result
 
 
-def _describe(values: dict) -> str:
+def describe(values: dict) -> str:
+    """``name=value ...`` of a configuration, as progress lines print it."""
     return " ".join(f"{n}={_text(v)}" for n, v in values.items())
 
 
@@ -443,7 +444,7 @@ def _count(n: int, noun: str) -> str:
 
 
 def progress_line(k: int, n: int, result: Plan, task: Task, row: dict) -> str:
-    swept = _describe({name: task.values[name] for name in result.grid})
+    swept = describe({name: task.values[name] for name in result.grid})
     head = f"[{k}/{n}] {swept + ' ' if swept else ''}seed={task.seed}"
     seconds = row.get("seconds")
     took = f" {seconds:.1f} s" if isinstance(seconds, (int, float)) and not math.isnan(seconds) else ""
