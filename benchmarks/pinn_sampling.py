@@ -36,7 +36,8 @@ def _laplacian(device: str, n_points: int = 1000, dim: int = 2, steps: int = STE
         device="cpu (1 thread)" if device == "cpu" else device,
         note=("one Adam step on mean r² with u = Π(1-x²)N(x); the baseline takes ∇u by autograd "
               "and then one more backward pass per dimension (a graph of graphs to differentiate); "
-              "the candidate pushes value, gradient and Laplacian through each tanh layer"),
+              "the candidate pushes value, gradient and Laplacian through each tanh layer "
+              "(models.tanh_jet: one autograd node with a hand-written backward)"),
     )
 
 

@@ -12,6 +12,7 @@ Prints a table (a standalone script: these are whole-stack rates, server to brow
 """
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -31,6 +32,32 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pids) -> float:
+    """User + system CPU seconds of the processes ``pids`` (Linux ``/proc``; gone ones count 0)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def browser_pids() -> list[int]:
+    """Every Chromium process on the machine (renderers, GPU and browser processes)."""
+    pids = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            name = status.read_text().split("\n", 1)[0]
+        except OSError:
+            continue
+        if "chrom" in name.lower():
+            pids.append(int(status.parent.name))
+    return pids
 
 
 def open_session(browser, url: str):
@@ -84,6 +111,8 @@ def main() -> None:
                 full.append(True)
                 extra.close()
             start = [page.evaluate("performance.now()") for page in pages]
+            t0, pids = time.monotonic(), browser_pids()
+            cpu0 = cpu_seconds([server.pid]), cpu_seconds(pids)
             memory = []  # (moves done, server RSS)
             for move in range(args.moves):
                 page = pages[move % len(pages)]
@@ -95,6 +124,8 @@ def main() -> None:
                     memory.append((move + 1, rss_mib(server.pid)))
             time.sleep(2.0)
             rates = [updates_per_second(page, t0) for page, t0 in zip(pages, start)]
+            wall = time.monotonic() - t0
+            cpu = cpu_seconds([server.pid]) - cpu0[0], cpu_seconds(pids) - cpu0[1]
             errors = sum(len(page.errors) for page in pages)
             after = rss_mib(server.pid)
             settled = memory[len(memory) // 5][1]  # after a fifth of the moves
@@ -107,6 +138,9 @@ def main() -> None:
         ("slider moves in all", f"{args.moves}"),
         ("updates per second per session, min", f"{min(rates):.2f} /s"),
         ("updates per second per session, median", f"{statistics.median(rates):.2f} /s"),
+        ("updates per second, all sessions", f"{sum(rates):.1f} /s"),
+        ("CPU cores used: server / all Chromium processes",
+         f"{cpu[0] / wall:.2f} / {cpu[1] / wall:.2f} of {os.cpu_count()}"),
         ("page errors, all sessions", f"{errors}"),
         (f"browsers past the limit of {limit} shown the full-room page", f"{sum(full)} of {args.extra}"),
         ("server memory settled -> after the last move",
