@@ -1,14 +1,18 @@
 """A room on one machine: ``python benchmarks/room_load.py [--sessions 8] [--moves 200] [--lab SLUG]``.
 
 Starts ``paperscope serve --workshop --max-sessions M`` (M = sessions unless ``--max-sessions``),
-opens SESSIONS pages of a fast lab in headless Chromium, and has every page move a slider in
-turn (keyboard notches) while all of them keep streaming, MOVES moves in all. Measures, per
-session, data updates per second reaching the page (on the browser's clock), page errors, and
-the server's resident memory once it settled (after the first fifth of the moves) against after
-the last move. With ``--extra 1`` one more browser than the limit opens the lab and must get the
-full-room page.
+opens SESSIONS pages of a fast lab in headless Chromium, and has every page move a slider
+(keyboard notches) every INTERVAL seconds, round-robin, MOVES moves in all, so that every
+session keeps asking for new results while the others do. Measures, per session, the data
+updates per second reaching the page (on the browser's clock) while its run is in flight (from
+a move to the "Done" status; a session whose run is finished has nothing to update), the same
+over the whole window, the time from a move to its first update, page errors, the CPU the
+server and the browsers used, and the server's resident memory once it settled (after the first
+fifth of the moves) against after the last move. With ``--extra 1`` one more browser than the
+limit opens the lab and must get the full-room page.
 
-Prints a table (a standalone script: these are whole-stack rates, server to browsers).
+Prints a table (a standalone script: these are whole-stack rates, server to browsers; on one
+machine the browsers share the server's cores, as they would not in a real room).
 """
 
 import argparse
@@ -47,6 +51,22 @@ def cpu_seconds(pids) -> float:
     return total / tick
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a server started with ``--num-procs`` forks its workers)."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(todo.pop())
+        todo += children.get(tree[-1], [])
+    return tree
+
+
 def browser_pids() -> list[int]:
     """Every Chromium process on the machine (renderers, GPU and browser processes)."""
     pids = []
@@ -60,24 +80,45 @@ def browser_pids() -> list[int]:
     return pids
 
 
-def open_session(browser, url: str):
+NO_PAINT = "window.requestAnimationFrame = () => 0;"  # as in a background tab: no frames drawn
+
+
+def open_session(browser, url: str, paint: bool = True):
     context = browser.new_context(viewport={"width": 1300, "height": 900})
+    if not paint:
+        context.add_init_script(NO_PAINT)
     page = context.new_page()
     page.errors = []
     page.on("pageerror", lambda e: page.errors.append(str(e)))
     page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
     page.goto(url)
-    page.wait_for_function("window.Bokeh && Bokeh.documents.length > 0", timeout=120000)
+    page.wait_for_function("window.Bokeh && Bokeh.documents.length > 0", timeout=120000, polling=100)
     page.evaluate(WATCH.read_text())
     page.evaluate("paperscope.watch()")
     return page
 
 
-def updates_per_second(page, since_ms: float) -> float:
-    stamps = [t for t in page.evaluate("window.__dataChanges") if t >= since_ms]
-    # One redraw patches several plots within a few ms: count bursts separated by > 20 ms.
-    bursts = [t for i, t in enumerate(stamps) if i == 0 or t - stamps[i - 1] > 20]
-    return len(bursts) / (max(1.0, page.evaluate("performance.now()") - since_ms) / 1000)
+def bursts(stamps: list[float]) -> list[float]:
+    """Data changes grouped into updates: one frame patches several plots within a few ms, so
+    changes separated by more than 20 ms count as separate updates."""
+    return [t for i, t in enumerate(stamps) if i == 0 or t - stamps[i - 1] > 20]
+
+
+def while_running(updates, moves, done, end) -> tuple[float, float, list[float]]:
+    """(updates per second while a run was in flight, seconds in flight, move-to-first-update
+    latencies in s). A run is in flight from a slider move to the first "Done" after it (a move
+    that supersedes a run keeps the session in flight); all times on the browser's clock, ms."""
+    windows = []
+    for t in moves:
+        finish = next((d for d in done if d > t), end)
+        if windows and t <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], max(windows[-1][1], finish))
+        else:
+            windows.append((t, finish))
+    busy = sum(b - a for a, b in windows)
+    count = sum(1 for u in updates if any(a <= u <= b for a, b in windows))
+    latencies = [(next(u for u in updates if u > t) - t) / 1000 for t in moves if any(u > t for u in updates)]
+    return count / max(busy / 1000, 1e-9), busy / 1000, latencies
 
 
 def main() -> None:
@@ -89,7 +130,12 @@ def main() -> None:
     parser.add_argument("--lab", default="bandlimited")
     parser.add_argument("--max-sessions", type=int, help="server limit (default: --sessions)")
     parser.add_argument("--extra", type=int, default=1, help="browsers beyond the limit (expect the full page)")
-    parser.add_argument("--pause", type=float, default=0.25, help="seconds between moves")
+    parser.add_argument("--interval", type=float, default=1.5,
+                        help="seconds between two moves of one session (moves go round-robin)")
+    parser.add_argument("--no-paint", action="store_true",
+                        help=("pages apply every update to their document but draw nothing (their "
+                              "animation frames never fire, as in a background tab): the server's "
+                              "capacity when the browsers' drawing happens on other machines"))
     parser.add_argument("--server-args", default="", help="more `paperscope serve` options, e.g. '--num-procs 2'")
     parser.add_argument("--query", default="width=400&n_train=600&n_bounds=21&n_freqs=13",
                         help="URL settings of every session (default: bandlimited's full sizes, so runs stream)")
@@ -102,7 +148,8 @@ def main() -> None:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            pages = [open_session(browser, f"{base}/{args.lab}?{args.query}") for _ in range(args.sessions)]
+            pages = [open_session(browser, f"{base}/{args.lab}?{args.query}", paint=not args.no_paint)
+                     for _ in range(args.sessions)]
             full = []
             for _ in range(args.extra):
                 extra = browser.new_page()
@@ -110,35 +157,50 @@ def main() -> None:
                 extra.wait_for_selector("text=The room is full", timeout=60000)
                 full.append(True)
                 extra.close()
-            start = [page.evaluate("performance.now()") for page in pages]
-            t0, pids = time.monotonic(), browser_pids()
-            cpu0 = cpu_seconds([server.pid]), cpu_seconds(pids)
+            t0, pids, server_pids = time.monotonic(), browser_pids(), process_tree(server.pid)
+            cpu0 = cpu_seconds(server_pids), cpu_seconds(pids)
+            moves = [[] for _ in pages]  # browser-clock time of each session's moves, ms
             memory = []  # (moves done, server RSS)
             for move in range(args.moves):
-                page = pages[move % len(pages)]
+                i = move % len(pages)
+                page = pages[i]
                 handle = page.locator(".noUi-handle").first
                 handle.focus()
+                moves[i].append(page.evaluate("performance.now()"))
                 handle.press("ArrowRight" if (move // len(pages)) % 2 == 0 else "ArrowLeft")
-                time.sleep(args.pause)
+                time.sleep(args.interval / len(pages))
                 if (move + 1) % max(1, args.moves // 10) == 0:
-                    memory.append((move + 1, rss_mib(server.pid)))
-            time.sleep(2.0)
-            rates = [updates_per_second(page, t0) for page, t0 in zip(pages, start)]
+                    memory.append((move + 1, sum(rss_mib(pid) for pid in server_pids)))
             wall = time.monotonic() - t0
-            cpu = cpu_seconds([server.pid]) - cpu0[0], cpu_seconds(pids) - cpu0[1]
+            cpu = cpu_seconds(server_pids) - cpu0[0], cpu_seconds(pids) - cpu0[1]
+            time.sleep(2.0)
+            stats = []  # per session: (rate while running, seconds running, latencies, whole-window rate)
+            for page, session_moves in zip(pages, moves):
+                end = page.evaluate("performance.now()")
+                updates = bursts([t for t in page.evaluate("window.__dataChanges") if t >= session_moves[0]])
+                rate, busy, latencies = while_running(updates, session_moves, page.evaluate("window.__runsDone"), end)
+                stats.append((rate, busy, latencies, len(updates) / ((end - session_moves[0]) / 1000)))
             errors = sum(len(page.errors) for page in pages)
-            after = rss_mib(server.pid)
+            after = sum(rss_mib(pid) for pid in server_pids)
             settled = memory[len(memory) // 5][1]  # after a fifth of the moves
             browser.close()
     finally:
         stop_server(server)
 
+    rates = [r for r, _, _, _ in stats]
+    latencies = sorted(x for _, _, lat, _ in stats for x in lat)
     rows += [
-        ("sessions (lab: " + args.lab + ")", f"{args.sessions}"),
-        ("slider moves in all", f"{args.moves}"),
-        ("updates per second per session, min", f"{min(rates):.2f} /s"),
-        ("updates per second per session, median", f"{statistics.median(rates):.2f} /s"),
-        ("updates per second, all sessions", f"{sum(rates):.1f} /s"),
+        ("sessions (lab: " + args.lab + ")",
+         f"{args.sessions}" + (" (pages do not draw: --no-paint)" if args.no_paint else "")),
+        ("slider moves in all; each session moves every", f"{args.moves}; {args.interval:.2f} s"),
+        ("updates/s per session while its run is in flight, min", f"{min(rates):.2f} /s"),
+        ("updates/s per session while its run is in flight, median", f"{statistics.median(rates):.2f} /s"),
+        ("share of the time a session had a run in flight, median",
+         f"{statistics.median(b for _, b, _, _ in stats) / (wall + 2.0):.0%}"),
+        ("updates/s per session over the whole window, min / median",
+         f"{min(w for *_, w in stats):.2f} / {statistics.median(w for *_, w in stats):.2f} /s"),
+        ("slider move -> first update, median / 95th percentile",
+         f"{statistics.median(latencies):.2f} / {latencies[int(0.95 * (len(latencies) - 1))]:.2f} s"),
         ("CPU cores used: server / all Chromium processes",
          f"{cpu[0] / wall:.2f} / {cpu[1] / wall:.2f} of {os.cpu_count()}"),
         ("page errors, all sessions", f"{errors}"),

@@ -25,13 +25,17 @@ window.paperscope = {
   maxLength() {
     return Math.max(0, ...this.sources().map(s => s.get_length() || 0));
   },
-  // Record the time of every data change that reaches the browser.
+  // Record the time of every data change that reaches the browser, and of every status line
+  // saying a run finished ("Done in ...").
   watch() {
     window.__dataChanges = [];
+    window.__runsDone = [];
     Bokeh.documents[0].on_change((event) => {
       const model = event.model || (event.column_source);
       if (model && (model.type === "ColumnDataSource" || (model.constructor && model.constructor.name === "ColumnDataSource"))) {
         window.__dataChanges.push(performance.now());
+      } else if (event.attr === "text" && String(event.value).includes("Done in")) {
+        window.__runsDone.push(performance.now());
       }
     });
   },

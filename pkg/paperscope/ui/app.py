@@ -218,10 +218,12 @@ class LabApp:
         notice = getattr(frame, "notice", "")  # e.g. a size the lab capped for this run
         if notice != self.run_notice.object:
             self.run_notice.object, self.run_notice.visible = notice, bool(notice)
-        self.progress.value = int(1000 * frame.progress)
         now = time.monotonic()
-        if self.state == RUNNING and now - self._status_at > STATUS_EVERY_S:  # text is costlier than a bar
+        # Progress and status change the page's DOM, which makes the browser recompute the
+        # styles of the whole page at its next plot repaint: a few times a second is enough.
+        if self.state == RUNNING and now - self._status_at > STATUS_EVERY_S:
             self._status_at = now
+            self.progress.value = int(1000 * frame.progress)
             self.status.object = f"Running: step {frame.step} of {frame.total_steps}"
 
     def _show_state(self, state: str, message: str) -> None:

@@ -16,6 +16,8 @@ from holoviews.core.util import dimension_sanitizer
 from ..views import style
 from ..views.specs import Raster
 
+INLINE_MAX = 4096  # columns up to this length are sent as JSON lists, longer ones as binary
+
 
 def _columns(glyph, names) -> dict:
     """New data for a glyph's source, under the column names HoloViews gave it."""
@@ -25,7 +27,14 @@ def _columns(glyph, names) -> dict:
                 "dh": [top - bottom]}
     x_names = {glyph.xname, dimension_sanitizer(glyph.xname)}
     y_names = {glyph.yname, dimension_sanitizer(glyph.yname)}
-    return {c: glyph.x if c in x_names else glyph.y for c in names if c in x_names | y_names}
+    return {c: _inline(glyph.x if c in x_names else glyph.y) for c in names if c in x_names | y_names}
+
+
+def _inline(column):
+    """A short column as a list, so it travels inside the update's JSON. Bokeh sends every
+    array as a binary buffer of its own (two websocket frames each): a frame of a lab touches
+    dozens of short columns, and those frames were most of the server's socket writes."""
+    return column.tolist() if isinstance(column, np.ndarray) and column.size <= INLINE_MAX else column
 
 
 class LiveFigure:

@@ -6,6 +6,7 @@ limit turns away the N+1-th visitor with a friendly page instead of a slow app f
 and Panel's liveness endpoint and admin page are switched on.
 """
 
+import logging
 import threading
 from dataclasses import dataclass, field
 
@@ -93,6 +94,13 @@ class Workshop:
                       **overrides})
 
 
+def quiet_panel_debug_log() -> None:
+    """Panel logs every session event at DEBUG and keeps its logger at DEBUG; with the admin
+    page on, each record was also parsed and streamed into the page's log table (on the event
+    loop every session shares, and growing all day). INFO and above is what an operator reads."""
+    logging.getLogger("panel").setLevel(logging.INFO)
+
+
 def serve(slugs=(), *, port: int = 5006, address: str = "localhost", origins=(), show: bool = True,
           start: bool = True, workshop: Workshop | None = None, **kwargs):
     """Start the server (blocks when ``start``); returns it.
@@ -102,6 +110,7 @@ def serve(slugs=(), *, port: int = 5006, address: str = "localhost", origins=(),
     """
     extension()
     workshop = workshop or Workshop()
+    quiet_panel_debug_log()
     share_compute(queues_for_workshop(workshop.cpu_slots) if workshop.shared_queue else None)
     room = Room(workshop.max_sessions) if workshop.max_sessions else None
     server = pn.serve(routes(slugs, room), port=port, address=address,

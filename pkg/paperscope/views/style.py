@@ -21,6 +21,12 @@ POINTS_COLOR = "#D55E00"
 def apply_defaults() -> None:
     """The shared look, as HoloViews option defaults for both backends."""
     hv.Store.set_current_backend("bokeh")  # also fills hv.opts' builders for both backends
+    # Live plots draw on a 2-D canvas, not WebGL (HoloViews' default): with at most a few
+    # thousand points per glyph WebGL gains nothing, and every repaint copies each WebGL
+    # glyph back to the page's canvas (a GPU read-back). In a browser without GPU
+    # rasterisation (VMs, remote desktops, headless) that read-back was most of the page's CPU
+    # per update (benchmarks/room_load.py).
+    hv.renderer("bokeh").webgl = False
     cycle = hv.Cycle(PALETTE)  # layer k of every overlay gets colour k, its markers too
     hv.opts.defaults(
         hv.opts.Curve(width=PLOT_WIDTH, height=PLOT_HEIGHT, line_width=2, tools=["hover"],
