@@ -181,6 +181,7 @@ def main() -> None:
                 rate, busy, latencies = while_running(updates, session_moves, page.evaluate("window.__runsDone"), end)
                 stats.append((rate, busy, latencies, len(updates) / ((end - session_moves[0]) / 1000)))
             errors = sum(len(page.errors) for page in pages)
+            first_error = next((e for page in pages for e in page.errors), "")
             after = sum(rss_mib(pid) for pid in server_pids)
             settled = memory[len(memory) // 5][1]  # after a fifth of the moves
             browser.close()
@@ -196,14 +197,14 @@ def main() -> None:
         ("updates/s per session while its run is in flight, min", f"{min(rates):.2f} /s"),
         ("updates/s per session while its run is in flight, median", f"{statistics.median(rates):.2f} /s"),
         ("share of the time a session had a run in flight, median",
-         f"{statistics.median(b for _, b, _, _ in stats) / (wall + 2.0):.0%}"),
+         f"{min(1.0, statistics.median(b for _, b, _, _ in stats) / (wall + 2.0)):.0%}"),
         ("updates/s per session over the whole window, min / median",
          f"{min(w for *_, w in stats):.2f} / {statistics.median(w for *_, w in stats):.2f} /s"),
         ("slider move -> first update, median / 95th percentile",
          f"{statistics.median(latencies):.2f} / {latencies[int(0.95 * (len(latencies) - 1))]:.2f} s"),
         ("CPU cores used: server / all Chromium processes",
          f"{cpu[0] / wall:.2f} / {cpu[1] / wall:.2f} of {os.cpu_count()}"),
-        ("page errors, all sessions", f"{errors}"),
+        ("page errors, all sessions", f"{errors}" + (f" (first: {first_error[:120]})" if errors else "")),
         (f"browsers past the limit of {limit} shown the full-room page", f"{sum(full)} of {args.extra}"),
         ("server memory settled -> after the last move",
          f"{settled:.0f} -> {after:.0f} MiB ({after / settled - 1:+.1%})"),
