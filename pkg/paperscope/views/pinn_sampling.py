@@ -87,4 +87,5 @@ def figure(frame, previous=()) -> hv.Layout:
     titles = list(PLOTS)[:6]
     panels = [PLOTS[t].draw(frame, t, previous) for t in titles]
     return hv.Layout(panels).cols(3).opts(
-        hv.opts.Layout(fig_inches=(11, 6.5), sublabel_format="({alpha})"), backend="matplotlib")
+        # wider gaps: the maps' colour bars and their labels sit between the columns
+        hv.opts.Layout(fig_inches=(11, 6.5), sublabel_format="({alpha})", hspace=0.7), backend="matplotlib")
