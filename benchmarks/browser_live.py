@@ -22,6 +22,8 @@ sys.path.insert(0, str(ROOT / "tests" / "ui"))
 
 from conftest import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server  # noqa: E402
 
+from paperscope.core.bench import format_measures  # noqa: E402
+
 INIT_SCALE_SLIDER = 2  # order of the sliders on the page: hidden_size, n_ranks, init_scale, ...
 
 
@@ -86,10 +88,7 @@ def main() -> None:
             ("slider release -> first new data, max (quick preset)", f"{max(latencies):.3f} s"),
             ("redraws per second while a run streams (quick sizes)", f"{rate_quick:.1f} /s"),
             ("redraws per second while a run streams (default sizes)", f"{rate_default:.1f} /s")]
-    width = max(len(name) for name, _ in rows)
-    print(f"{'measure':{width}s}  value\n{'-' * width}  -----")
-    for name, value in rows:
-        print(f"{name:{width}s}  {value}")
+    print(format_measures(rows))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ sys.path.insert(0, str(ROOT / "tests" / "ui"))
 
 from conftest import CHROMIUM, CHROMIUM_ARGS, start_server, stop_server  # noqa: E402
 
+from paperscope.core.bench import format_measures  # noqa: E402
+
 WATCH = ROOT / "tests/ui/live.js"
 
 
@@ -210,10 +212,7 @@ def main() -> None:
          f"{settled:.0f} -> {after:.0f} MiB ({after / settled - 1:+.1%})"),
         ("server memory every tenth of the moves", " ".join(f"{m:.0f}" for _, m in memory) + " MiB"),
     ]
-    width = max(len(name) for name, _ in rows)
-    print(f"{'measure':{width}s}  value\n{'-' * width}  -----")
-    for name, value in rows:
-        print(f"{name:{width}s}  {value}")
+    print(format_measures(rows))
 
 
 if __name__ == "__main__":

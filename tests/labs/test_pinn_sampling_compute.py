@@ -210,7 +210,7 @@ def test_flow_adversary_follows_the_residual_and_beta_smooths_it():
     peaks = {}
     for beta in (30.0, 0.03):
         adv = ps.FlowAdversary(2, beta, torch.Generator().manual_seed(0), dtype=F64)
-        adv.fit_to(_peaked_r2, float(_peaked_r2(plane).mean()))
+        adv.fit_to(_peaked_r2, (plane, _peaked_r2(plane)))
         p = adv.density(plane) * 4  # mean 1 under the uniform law
         assert float(p.mean()) == pytest.approx(1.0, abs=0.02)
         peaks[beta] = float(p[near].mean())
@@ -227,7 +227,7 @@ def test_flow_adversary_importance_weights_are_unbiased():
         for layer in adv.flow.couplings:
             layer.layers[-1].weight.normal_(0, 0.3, generator=gen)
         grid, guide = _plane(2, 256), _plane(2, 128)
-        q = adv.proposal(_peaked_r2, (guide, _peaked_r2(guide)))
+        q = adv.proposal((guide, _peaked_r2(guide)))
         assert float(q.max()) > 10  # the peak's cells are drawn far more often
         x, w = adv.draw(q, 100_000)
         for beta in (0.0, 3.0):
@@ -251,7 +251,7 @@ def test_flow_adversary_reaches_the_histogram_optimum():
     R = hist.cell_means(plane, r2)
     hist.fit(R)
     adv = ps.FlowAdversary(2, 3.0, torch.Generator().manual_seed(0), dtype=F64)
-    adv.fit_to(sharp_r2, float(r2.mean()), (plane, r2))
+    adv.fit_to(sharp_r2, (plane, r2))
     with torch.no_grad():
         p = adv.flow.density(_plane(2, 512)).view(512, 512)
     cells = p.view(32, 16, 32, 16).mean((1, 3))  # (m, m) [i_y, i_x]

@@ -86,3 +86,10 @@ def format_table(rows: list[Comparison]) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     notes = [f"* {r.topic}: {r.note}" for r in rows if r.note]
     return "\n".join(lines + notes)
+
+
+def format_measures(rows: list[tuple[str, str]]) -> str:
+    """A plain-text two-column table of (measure, value) rows (the whole-stack scripts)."""
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{'measure':{width}s}  value", f"{'-' * width}  -----"]
+    return "\n".join(lines + [f"{name:{width}s}  {value}" for name, value in rows])

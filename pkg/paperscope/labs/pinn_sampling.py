@@ -677,20 +677,20 @@ class FlowAdversary:
         w = torch.ones_like(p) if w is None else w
         return (w * R * p).mean() - self.beta * self.h ** 2 / 4 * (w * grad2).mean()
 
-    def proposal(self, residual2: Callable, guide=None) -> torch.Tensor:
+    def proposal(self, guide) -> torch.Tensor:
         """``q_c (m²,)``, mean 1: the cell law of the fitting points, ``(1 − a) + a R̃_c``, from
-        r² measured at ``guide = (points, r²)`` (``None``: at fresh uniform points, here)."""
+        r² measured at ``guide = (points, r²)``."""
         dtype, device = next(self.flow.parameters()).dtype, next(self.flow.parameters()).device
-        if guide is None:
-            pts = torch.rand(N_POOL_HIGH_D, self.d, generator=self.gen, dtype=dtype, device=device) * 2 - 1
-            guide = pts, residual2(pts)
         R_c = HistogramAdversary(m=M_CELLS).cell_means(*guide).reshape(-1)  # (m²,), mean 1
         return ((1 - FLOW_MIX) + FLOW_MIX * R_c).to(device, dtype)
 
-    def fit_to(self, residual2: Callable, scale: float, guide=None) -> None:
-        """Gradient ascent of :meth:`objective` from the current flow; each step draws fresh
-        points (:meth:`draw`) and measures ``R̃ = r²/scale`` there (no grad)."""
-        q = self.proposal(residual2, guide)  # (m²,)
+    def fit_to(self, residual2: Callable, guide) -> None:
+        """Gradient ascent of :meth:`objective` from the current flow. ``guide = (points, r²)``
+        is this stage's measurement of the residual: it sets the proposal of the fitting points
+        and the scale of ``R̃ = r²/mean(r²)``. Each step draws fresh points (:meth:`draw`) and
+        measures r² there (no grad)."""
+        scale = float(guide[1].mean().clamp_min(1e-30))
+        q = self.proposal(guide)  # (m²,)
         opt = Adam(self.flow.parameters(), self.lr)
         for _ in range(self.steps):
             x, w = self.draw(q, FLOW_BATCH)
@@ -746,7 +746,7 @@ class AAS:
         else:
             if self.adversary is None or self.adversary.d != d:  # built on first use, on X's device
                 self.adversary = FlowAdversary(d, self.beta, ctx.gen, dtype=X.dtype, device=X.device)
-            self.adversary.fit_to(ctx.residual2, float(r2.mean().clamp_min(1e-30)), (pts, r2))
+            self.adversary.fit_to(ctx.residual2, (pts, r2))
         new = self.adversary.sample(_n_new(ctx), d, ctx.gen, X.dtype, X.device)
         return Proposal(new, ctx.set_update == "replace",
                         _mean_one(self.adversary.density(ctx.plane)))
