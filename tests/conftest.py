@@ -1,5 +1,7 @@
 import os
+import re
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -34,3 +36,49 @@ def pytest_collection_modifyitems(config, items):
 
 
 sys.path.insert(0, str(ROOT / "tests"))
+
+
+# -- per-lab time report -------------------------------------------------------------------
+LAB_BUDGET_S = 25.0  # unit + claim + app + notebook seconds a lab may take (a report, not a test)
+KINDS = ("unit", "claim", "app", "contract", "notebook")
+_lab_seconds: dict = defaultdict(lambda: dict.fromkeys(KINDS, 0.0))
+
+
+def _lab_and_kind(report) -> tuple[str, str] | None:
+    """Which lab a test belongs to, and what kind of test it is."""
+    path, _, name = report.nodeid.partition("::")
+    stem = Path(path).stem
+    if path.startswith("tests/labs/test_"):
+        lab = stem.removeprefix("test_").removesuffix("_compute")
+        kind = "claim" if "claim" in report.keywords else "unit" if stem.endswith("_compute") else "app"
+        return lab, kind
+    param = re.search(r"\[([\w-]+)\]$", name)
+    if param is None:
+        return None
+    lab = param.group(1).replace("-", "_")
+    if stem in ("test_notebooks", "test_notebooks_in_jupyterlab"):
+        return lab, "notebook"
+    if stem == "test_contract":
+        return lab, "contract"
+    return None
+
+
+def pytest_runtest_logreport(report):
+    found = _lab_and_kind(report)
+    if found:
+        lab, kind = found
+        _lab_seconds[lab][kind] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Seconds per lab and kind of test (setup included), summed over the workers, and which
+    labs are over the per-lab budget: the suite must stay fast at thirty labs."""
+    if not _lab_seconds:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section(f"seconds per lab (budget {LAB_BUDGET_S:.0f} s each)")
+    write(f"{'lab':<20}" + "".join(f"{k:>10}" for k in KINDS) + f"{'total':>10}")
+    for lab, seconds in sorted(_lab_seconds.items(), key=lambda item: -sum(item[1].values())):
+        total = sum(seconds.values())
+        flag = "  over budget" if total > LAB_BUDGET_S else ""
+        write(f"{lab:<20}" + "".join(f"{seconds[k]:>10.1f}" for k in KINDS) + f"{total:>10.1f}{flag}")

@@ -59,12 +59,13 @@ def test_new_submit_cancels_the_run_in_flight():
     runner = Runner(counting(1000, delay=0.01, closed=closed), rec.on_frame, rec.on_state, max_fps=50)
     runner.submit("old")
     time.sleep(0.2)
-    t0 = time.monotonic()
     runner.submit("new")
-    deadline = time.monotonic() + 2
+    deadline = time.monotonic() + 5
     while "old" not in closed and time.monotonic() < deadline:
         time.sleep(0.005)
-    assert "old" in closed and time.monotonic() - t0 < 0.5  # cancelled between steps, finally ran
+    assert "old" in closed  # its finally ran
+    # cancelled between steps, long before its 1000 steps (10 s) were done
+    assert max(f.step for f in rec.frames if f.tag == "old") < 500
     time.sleep(0.2)
     tags = [f.tag for f in rec.frames]
     assert "new" in tags and "old" not in tags[tags.index("new"):]  # new data replaces the old

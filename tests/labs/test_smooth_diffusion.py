@@ -2,7 +2,6 @@
 evaluation-only knob redraws from the cache, a new λ retrains only its model, a collapse is
 announced. (Compute and claim tests: test_smooth_diffusion_compute.py.)"""
 
-import time
 
 import pytest
 
@@ -30,12 +29,9 @@ def test_a_run_fills_every_plot_and_the_status_line(app):
 
 def test_an_evaluation_knob_redraws_from_the_cache(app):
     assert app.runner.wait(timeout=120)
-    t0 = time.monotonic()
     app.params.ddim_steps = 20
     assert app.runner.wait(timeout=60) and app.state == DONE
-    took = time.monotonic() - t0
-    assert app.frame.total_steps == 3 and "cache" in app.run_notice.object  # evaluation only
-    assert took < 3.0, f"redraw after an evaluation-only change took {took:.2f} s"
+    assert app.frame.total_steps == 3 and "cache" in app.run_notice.object  # evaluation only, no training
 
 
 def test_a_new_lambda_restarts_and_trains_only_its_model(app):

@@ -11,6 +11,7 @@ import json
 import math
 import threading
 import time
+import weakref
 
 import holoviews as hv
 import numpy as np
@@ -35,8 +36,10 @@ APPLY_TIMEOUT_S = 5.0  # how long the delivery thread waits for the browser loop
 
 
 def extension(inline: bool = False) -> None:
-    """Load Panel + HoloViews (bokeh); ``inline=True`` for offline notebooks."""
-    pn.extension(inline=inline, notifications=True)
+    """Load Panel + HoloViews (bokeh); ``inline=True`` for offline notebooks. Notifications
+    (toasts) only on a server: inlined into a notebook, Panel loads no Notyf script for them
+    and the page errors with "Notyf is not defined"."""
+    pn.extension(inline=inline, notifications=not inline)
     hv.extension("bokeh", inline=inline)
     style.apply_defaults()  # hv.extension resets option defaults
 
@@ -103,7 +106,7 @@ class LabApp:
     """The live app of one lab for one session (``LabApp('rich-lazy').view()``)."""
 
     def __init__(self, slug: str, params=None, *, preset: str = "quick", max_fps: float = 20.0,
-                 autostart: bool = True, sync_url: bool = True):
+                 autostart: bool = True, sync_url: bool = True, notebook: bool = False):
         self.lab = get_lab(slug)
         self.views = self.lab.views()
         self.params = params if params is not None else self.lab.Params.preset(preset)
@@ -111,6 +114,10 @@ class LabApp:
         self.state = "idle"
         self.started_at = None
         self._doc = pn.state.curdoc if pn.state.curdoc and pn.state.curdoc.session_context else None
+        # In a notebook the kernel's event loop owns the documents: frames are applied there
+        # and pushed to the front end over Panel's comm, one message per frame.
+        self._kernel_loop = _kernel_loop() if notebook and self._doc is None else None
+        self._layout = None  # the notebook layout, once panel() built it
         self._live = {}  # plot title -> LiveFigure on screen
         self.previous = ()  # (label, last frame) of recent finished runs, for comparison plots
         self._running_label, self._running_params = "", self.params
@@ -184,19 +191,62 @@ class LabApp:
     # -- frames and states (delivery thread -> event loop) ------------------------------------
     def _on_loop(self, fn, *args) -> None:
         """Run ``fn`` on the session's event loop and wait for it (back-pressure)."""
-        if self._doc is None:
+        if self._doc is None and self._kernel_loop is None:
             fn(*args)
             return
         done = threading.Event()
 
         def apply():
             try:
-                with pn.io.hold(self._doc):  # all of a frame's changes go out as one message
-                    fn(*args)
+                if self._doc is not None:
+                    with pn.io.hold(self._doc):  # all of a frame's changes go out as one message
+                        fn(*args)
+                else:
+                    self._apply_in_notebook(fn, *args)
             finally:
                 done.set()
-        self._doc.add_next_tick_callback(apply)
+        if self._doc is not None:
+            self._doc.add_next_tick_callback(apply)
+        else:
+            self._kernel_loop.add_callback(apply)
         done.wait(APPLY_TIMEOUT_S)
+
+    def _apply_in_notebook(self, fn, *args) -> None:
+        """Apply a frame's changes with Panel's comm pushes blocked, then send them as one
+        message (the glyph columns change on Bokeh models directly, which Panel does not push
+        by itself)."""
+        from panel.io.notebook import block_comm
+
+        with block_comm():
+            fn(*args)
+        if self._layout is not None:
+            self._push_to_notebook()
+
+    def _notebook_comms(self) -> list:
+        """(document, comm) of every output showing the notebook layout."""
+        views = (pn.state._views.get(ref) for ref in self._layout._models)
+        return [(doc, comm) for _, _, doc, comm in filter(None, views) if comm is not None]
+
+    def _push_to_notebook(self) -> None:
+        """Send the changes held on the layout's documents over the outputs' comms."""
+        from panel.io.notebook import push
+
+        for doc, comm in self._notebook_comms():
+            if comm._comm is not None:
+                inline_stylesheets(doc)
+                push(doc, comm)
+
+    def start_when_shown(self, poll_s: float = 0.1) -> None:
+        """Start the first run once the front end has drawn the notebook output and opened
+        its comm. Frames applied before that are held on the document, and Panel's first
+        message after the comm opens then lacks the models those frames created: the
+        browser rejects every later update ("reference ... isn't known") and the plots
+        never draw. Without a front end (nbclient) the app waits and costs nothing."""
+        comms = self._notebook_comms() if self._layout is not None else []
+        if comms and all(comm._comm is not None for _, comm in comms):
+            self.start()
+        else:
+            self._kernel_loop.call_later(poll_s, self.start_when_shown, poll_s)
 
     def _deliver_frame(self, frame) -> None:
         self._on_loop(self._show_frame, frame)
@@ -282,11 +332,49 @@ class LabApp:
 
     def panel(self) -> pn.viewable.Viewable:
         """The app as one layout (for notebooks)."""
-        return pn.Row(pn.Column(*self.sidebar(), width=320), pn.Column(*self.main(), sizing_mode="stretch_width"))
+        self._layout = pn.Row(pn.Column(*self.sidebar(), width=320),
+                              pn.Column(*self.main(), sizing_mode="stretch_width"),
+                              css_classes=["paperscope-live-app"])  # what the notebook browser test finds
+        return self._layout
 
     def view(self):
         """The app as a full page (for ``paperscope serve``)."""
         return page(f"paperscope · {self.lab.info.title}", self.main(), self.sidebar())
+
+
+def inline_stylesheets(doc) -> None:
+    """Inline the Panel stylesheets that models added after a notebook output's first render
+    still link from Panel's CDN (Panel inlines only at that render); offline those links fail.
+    One inline sheet per URL and document, reused by every model that links it."""
+    from bokeh.models import ImportedStyleSheet, UIElement
+    from panel.io.notebook import replace_inline_css
+
+    sheets = _INLINED.setdefault(doc, {})
+
+    def inline(sheet):
+        if not isinstance(sheet, ImportedStyleSheet):
+            return sheet
+        if sheet.url not in sheets:
+            sheets[sheet.url] = replace_inline_css(sheet)
+        return sheets[sheet.url]
+    for root in doc.roots:
+        for model in root.select({"type": UIElement}):
+            if any(isinstance(sheet, ImportedStyleSheet) for sheet in model.stylesheets):
+                model.stylesheets = [inline(sheet) for sheet in model.stylesheets]
+
+
+_INLINED = weakref.WeakKeyDictionary()  # document -> {url: its InlineStyleSheet}
+
+
+def _kernel_loop():
+    """The running IPython kernel's event loop, or None outside a kernel."""
+    try:
+        from IPython import get_ipython
+        from tornado.ioloop import IOLoop
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return IOLoop.current() if shell is not None and getattr(shell, "kernel", None) is not None else None
 
 
 def _changed(old, new, fields) -> bool:

@@ -79,9 +79,13 @@ def run(slug: str, lab_params):
 
 
 def figure(slug: str, frame, previous=()):
-    """The lab's publication figure for ``frame`` (a HoloViews layout); ``previous`` holds
-    (label, frame) pairs of other runs for labs that compare runs."""
-    return get_lab(slug).views().figure(frame, previous)
+    """The lab's publication figure for ``frame``, shown through Panel so that its stylesheets
+    are inlined as the live app's are (HoloViews' own notebook output links them from a CDN,
+    which fails offline); ``.object`` is the HoloViews layout. ``previous`` holds (label,
+    frame) pairs of other runs for labs that compare runs."""
+    import panel as pn
+
+    return pn.pane.HoloViews(get_lab(slug).views().figure(frame, previous), sizing_mode="stretch_width")
 
 
 def export(slug: str, lab_params, frame, path: str, previous=()):
@@ -91,14 +95,75 @@ def export(slug: str, lab_params, frame, path: str, previous=()):
     return write(get_lab(slug), lab_params, frame, path, previous)
 
 
-def app(slug: str, lab_params=None):
-    """The live app in the notebook; it starts computing once the cell has rendered it."""
-    import panel as pn
+FALLBACK_AFTER_S = 15.0  # no Panel front end drew the app by then: show the ipywidgets view
+
+
+def app(slug: str, lab_params=None, ui: str = "auto"):
+    """The live app in the notebook; it starts computing once the notebook has drawn it.
+
+    ``ui="panel"`` is the Panel app. ``ui="widgets"`` is :class:`WidgetsApp`, built from
+    ipywidgets alone (controls, status line and the lab's figure redrawn as the run streams),
+    for front ends without Panel's extension. ``"auto"`` (the default) shows the Panel app and,
+    if no front end has drawn it within ``FALLBACK_AFTER_S`` seconds while the kernel has one
+    (e.g. a JupyterLab without the extension), the widgets view beneath it.
+    """
+    if ui == "widgets":
+        return WidgetsApp(slug, lab_params).start().view
+    from IPython.display import display
 
     from .app import LabApp
 
-    live = LabApp(slug, params=lab_params, autostart=False)
-    # The kernel's event loop runs this after the cell's output is drawn, so frames never
-    # replace plots halfway through their first render.
-    pn.state.add_periodic_callback(live.start, period=200, count=1)
-    return live.panel()
+    live = LabApp(slug, params=lab_params, autostart=False, notebook=True)
+    layout = live.panel()
+    if ui == "auto":
+        fallback = widgets.Output()
+        display(fallback)
+
+        def degrade():
+            if live.runner.generation == 0:  # the Panel app never started: nothing drew it
+                live.close()
+                fallback.append_display_data(WidgetsApp(slug, live.params).start().view)
+        live._kernel_loop.call_later(FALLBACK_AFTER_S, degrade)
+    live.start_when_shown()
+    return layout
+
+
+class WidgetsApp:
+    """A lab's live view from ipywidgets alone: its controls, a status line and its figure (a
+    PNG through the matplotlib backend), redrawn at most ``max_fps`` times a second while the
+    run streams; a control change cancels the run and starts a new one."""
+
+    def __init__(self, slug: str, lab_params=None, max_fps: float = 1.0):
+        from ..core.runner import Runner
+
+        self.lab = get_lab(slug)
+        self.params = lab_params if lab_params is not None else params(slug)
+        self.frame = None
+        self.status = widgets.HTML("Starting…")
+        self.image = widgets.Image(format="png", layout={"max_width": "100%"})
+        self.view = widgets.VBox([controls(self.params), self.status, self.image])
+        self.runner = Runner(self.lab.run, self._show_frame, self._show_state, max_fps=max_fps)
+        self.params.param.watch(lambda *events: self.start(), self.params.names())
+
+    def start(self) -> "WidgetsApp":
+        self.runner.submit(self.lab.Params(**self.params.param.values()))
+        return self
+
+    def close(self) -> None:
+        self.runner.close()
+
+    def _show_frame(self, frame) -> None:
+        from ..views.figure import render_bytes
+
+        self.frame = frame
+        self.image.value = render_bytes(self.lab.views().figure(frame, ()), "png")
+        self.status.value = f"Running: step {frame.step} of {frame.total_steps}"
+
+    def _show_state(self, state: str, message: str) -> None:
+        from ..core.runner import DONE, ERROR
+
+        if state == DONE:
+            summary = getattr(self.lab.views(), "summary", lambda frame: "")(self.frame)
+            self.status.value = f"Done. {summary}"
+        elif state == ERROR:
+            self.status.value = f"Stopped: {message}"

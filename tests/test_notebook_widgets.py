@@ -1,0 +1,24 @@
+"""The ipywidgets-only live view (``nb.app(..., ui="widgets")``), for front ends without Panel's
+extension: it shows the lab's figure and reruns on a control change."""
+
+from paperscope.core.registry import get_lab
+from paperscope.core.runner import DONE
+from paperscope.ui.notebook import WidgetsApp
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_widgets_view_draws_the_figure_and_reruns_on_a_change():
+    app = WidgetsApp("vr-halpern", get_lab("vr-halpern").Params.preset("quick", device="cpu"))
+    try:
+        app.start()
+        assert app.runner.wait(timeout=120)
+        first = app.frame
+        assert bytes(app.image.value).startswith(PNG) and app.status.value.startswith("Done")
+        states = []
+        app.runner._on_state = lambda state, message: states.append(state)
+        app.params.seed = app.params.seed + 1  # a control change starts a new run
+        assert app.runner.wait(timeout=120) and DONE in states
+        assert app.frame is not first and bytes(app.image.value).startswith(PNG)
+    finally:
+        app.close()
