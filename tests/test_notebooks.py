@@ -3,6 +3,7 @@ JupyterLab in the browser tests (``tests/ui/test_notebooks_in_jupyterlab.py``): 
 sees what nbclient cannot, the live app drawing."""
 
 import json
+
 import pytest
 from conftest import ROOT
 

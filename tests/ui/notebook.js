@@ -5,21 +5,16 @@ window.paperscopeNb = {
     const docs = (window.Bokeh && Bokeh.documents) || [];
     return docs.find(d => d.roots().some(r => (r.css_classes || []).includes("paperscope-live-app")));
   },
-  // Start counting data changes of the live app's column sources (once it is on the page).
-  watch() {
+  // What the live app's plots show: every source's columns (length and first values). Changes
+  // when new data arrives, whether a plot was updated in place or drawn afresh.
+  signature() {
     const doc = this.liveDoc();
-    if (!doc) return false;
-    if (!window.__nbChanges) {
-      window.__nbChanges = [];
-      doc.on_change((event) => {
-        const model = event.model || event.column_source;
-        if (model && model.type === "ColumnDataSource") window.__nbChanges.push(performance.now());
-      });
-    }
-    return true;
-  },
-  changes() {
-    return (window.__nbChanges || []).length;
+    if (!doc) return "";
+    const sources = [...doc.all_models].filter(m => m.type === "ColumnDataSource");
+    return JSON.stringify(sources.map(s => Object.keys(s.data).sort().map(k => {
+      const column = s.data[k];
+      return [k, column.length, Array.from(column.slice ? column.slice(0, 3) : [])];
+    })));
   },
   // Sources of the live app that hold more than a placeholder's single point.
   filled() {
