@@ -95,7 +95,7 @@ def export(slug: str, lab_params, frame, path: str, previous=()):
     return write(get_lab(slug), lab_params, frame, path, previous)
 
 
-FALLBACK_AFTER_S = 15.0  # no Panel front end drew the app by then: show the ipywidgets view
+FALLBACK_AFTER_S = 20.0  # no Panel front end drew the app by then: show the ipywidgets view
 
 
 def app(slug: str, lab_params=None, ui: str = "auto"):
@@ -120,12 +120,20 @@ def app(slug: str, lab_params=None, ui: str = "auto"):
         display(fallback)
 
         def degrade():
-            if live.runner.generation == 0:  # the Panel app never started: nothing drew it
-                live.close()
+            # No Panel output of this kernel was ever drawn: the front end lacks the extension.
+            # (A slow page that has drawn others only delays the Panel app: it starts when drawn.)
+            if live.runner.generation == 0 and not _panel_front_end_seen():
                 fallback.append_display_data(WidgetsApp(slug, live.params).start().view)
         live._kernel_loop.call_later(FALLBACK_AFTER_S, degrade)
     live.start_when_shown()
     return layout
+
+
+def _panel_front_end_seen() -> bool:
+    """Whether a front end has opened the comm of any Panel output shown by this kernel."""
+    import panel as pn
+
+    return any(comm is not None and comm._comm is not None for _, _, _, comm in pn.state._views.values())
 
 
 class WidgetsApp:
