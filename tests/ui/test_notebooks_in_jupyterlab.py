@@ -79,7 +79,9 @@ def _open_notebook(browser, url: str, name: str, folder: str = "notebooks"):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.errors, page.offline_requests = [], []
+    page.log = []
     page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+    page.on("console", lambda m: page.log.append(f"{m.type}: {m.text[:300]}") if m.type != "warning" else None)
     page.on("pageerror", lambda e: page.errors.append(str(e)))
     # Offline: any request that leaves the machine is recorded and refused.
     def route(r):
@@ -123,6 +125,7 @@ def test_live_app_draws_and_redraws_in_jupyterlab(browser, jupyterlab, name):
         assert any((work / "notebooks").glob("*_figure.pdf")), "the notebook exports a figure"
     except Exception:
         page.screenshot(path=str(work / f"{name}-failed.png"), full_page=True)
+        print(f"{name}: console errors: {page.errors[:10]}\nconsole log: {page.log[-30:]}")
         raise
     finally:
         page.context.close()

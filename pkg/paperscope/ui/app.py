@@ -33,6 +33,7 @@ from .page import page
 KEEP_RUNS = 4  # finished runs kept for comparison plots (the newest replaces one of the same label)
 STATUS_EVERY_S = 0.25  # the running status line is rewritten at most this often
 APPLY_TIMEOUT_S = 5.0  # how long the delivery thread waits for the browser loop to apply a frame
+PANEL_RETRY_FLUSH_S = 0.5  # > Panel's 0.1 s retry of a push made while the comm was closed
 NOTEBOOK_DIST_URL = "/panel-preview/static/extensions/panel/"  # Panel's files on a Jupyter server
 
 
@@ -237,32 +238,29 @@ class LabApp:
                 inline_stylesheets(doc)
                 push(doc, comm)
 
-    def start_when_shown(self, poll_s: float = 0.1, open_after_s: float = 5.0) -> None:
+    def start_when_shown(self, poll_s: float = 0.1) -> None:
         """Start the first run once the front end has drawn the notebook output and its comm is
         open. Frames applied before that are held on the document, and Panel's first message
         after the comm opens then lacks the models those frames created: the browser rejects
-        every later update ("reference ... isn't known") and the plots never draw. Panel opens
-        an output's comm when the front end's side of it opens, but not for every output: after
-        ``open_after_s`` with the output drawn (Panel's front end has opened another comm of
-        this kernel) the comm is opened from here."""
-        from ..ui.notebook import _panel_front_end_seen
-
+        every later update ("reference ... isn't known") and the plots never draw. The comm
+        opens when the drawn output's comm manager opens its side (Panel's ``on_open``): only
+        then has the front end registered the target. Opening it from the kernel earlier races
+        the drawing under load and loses the first frame. Under Run All the front end's open
+        message waits behind the queued cells, so the app starts when the kernel is free."""
         comms = self._notebook_comms() if self._layout is not None else []
         for doc, _ in comms:
             # Stylesheets Panel attaches on later updates (outside the frames this app pushes)
             # link to this path on the Jupyter server (Panel's server extension) instead of
             # Panel's CDN, which is out of reach offline.
             doc._template_variables.setdefault("dist_url", NOTEBOOK_DIST_URL)
-        waited = getattr(self, "_waited_s", 0.0)
-        if comms and waited >= open_after_s and _panel_front_end_seen():
-            for _, comm in comms:
-                if comm._comm is None:
-                    comm.init()
         if comms and all(comm._comm is not None for _, comm in comms):
-            self.start()
+            # Panel re-tries a change made while the comm was closed every 0.1 s, as a message
+            # built then; the models it defines count as sent from that moment. A frame pushed
+            # before it goes out refers to them by id and the browser rejects it, for good.
+            # Timers fire in order of their due time, so starting later lets those go first.
+            self._kernel_loop.call_later(PANEL_RETRY_FLUSH_S, self.start)
         else:
-            self._waited_s = waited + poll_s
-            self._kernel_loop.call_later(poll_s, self.start_when_shown, poll_s, open_after_s)
+            self._kernel_loop.call_later(poll_s, self.start_when_shown, poll_s)
 
     def _deliver_frame(self, frame) -> None:
         self._on_loop(self._show_frame, frame)

@@ -95,7 +95,7 @@ def export(slug: str, lab_params, frame, path: str, previous=()):
     return write(get_lab(slug), lab_params, frame, path, previous)
 
 
-FALLBACK_AFTER_S = 20.0  # no Panel front end drew the app by then: show the ipywidgets view
+FALLBACK_AFTER_S = 20.0  # an idle kernel and still no Panel front end: show the ipywidgets view
 
 
 def app(slug: str, lab_params=None, ui: str = "auto"):
@@ -104,8 +104,9 @@ def app(slug: str, lab_params=None, ui: str = "auto"):
     ``ui="panel"`` is the Panel app. ``ui="widgets"`` is :class:`WidgetsApp`, built from
     ipywidgets alone (controls, status line and the lab's figure redrawn as the run streams),
     for front ends without Panel's extension. ``"auto"`` (the default) shows the Panel app and,
-    if no front end has drawn it within ``FALLBACK_AFTER_S`` seconds while the kernel has one
-    (e.g. a JupyterLab without the extension), the widgets view beneath it.
+    if no front end has drawn any Panel output of this kernel after ``FALLBACK_AFTER_S`` seconds
+    of the kernel being free (e.g. a JupyterLab without the extension), the widgets view
+    beneath it.
     """
     if ui == "widgets":
         return WidgetsApp(slug, lab_params).start().view
@@ -118,15 +119,33 @@ def app(slug: str, lab_params=None, ui: str = "auto"):
     if ui == "auto":
         fallback = widgets.Output()
         display(fallback)
-
-        def degrade():
-            # No Panel output of this kernel was ever drawn: the front end lacks the extension.
-            # (A slow page that has drawn others only delays the Panel app: it starts when drawn.)
-            if live.runner.generation == 0 and not _panel_front_end_seen():
-                fallback.append_display_data(WidgetsApp(slug, live.params).start().view)
-        live._kernel_loop.call_later(FALLBACK_AFTER_S, degrade)
+        _when_undrawn(live, lambda: fallback.append_display_data(WidgetsApp(slug, live.params).start().view))
     live.start_when_shown()
     return layout
+
+
+def _when_undrawn(live, degrade, tick_s: float = 1.0) -> None:
+    """Call ``degrade`` once the kernel has been free for ``FALLBACK_AFTER_S`` seconds without
+    the Panel app starting and without any Panel output of this kernel drawn. Seconds count only
+    while the kernel is free (its timer fires on time): a front end's "drawn" message waits
+    behind queued cells (Run All), so time spent running cells says nothing about the front end."""
+    import time
+
+    state = {"free_s": 0.0, "last": time.monotonic()}
+
+    def tick():
+        now = time.monotonic()
+        on_time = now - state["last"] < tick_s * 1.5
+        state["last"] = now
+        state["free_s"] = state["free_s"] + tick_s if on_time else 0.0
+        if live.runner.generation > 0 or _panel_front_end_seen():
+            return
+        if state["free_s"] >= FALLBACK_AFTER_S:
+            degrade()
+            return
+        live._kernel_loop.call_later(tick_s, tick)
+
+    live._kernel_loop.call_later(tick_s, tick)
 
 
 def _panel_front_end_seen() -> bool:
