@@ -78,10 +78,14 @@ def jupyterlab(tmp_path_factory):
 def _open_notebook(browser, url: str, name: str, folder: str = "notebooks"):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    page.errors, page.offline_requests = [], []
-    page.log = []
-    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
-    page.on("console", lambda m: page.log.append(f"{m.type}: {m.text[:300]}") if m.type != "warning" else None)
+    page.errors, page.offline_requests, page.log = [], [], []
+
+    def console(m):  # errors fail the test; the rest (less Bokeh's warnings) is printed on failure
+        if m.type == "error":
+            page.errors.append(m.text)
+        if m.type != "warning":
+            page.log.append(f"{m.type}: {m.text[:300]}")
+    page.on("console", console)
     page.on("pageerror", lambda e: page.errors.append(str(e)))
     # Offline: any request that leaves the machine is recorded and refused.
     def route(r):
