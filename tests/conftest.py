@@ -52,6 +52,8 @@ def _lab_and_kind(report) -> tuple[str, str] | None:
         lab = stem.removeprefix("test_").removesuffix("_compute")
         kind = "claim" if "claim" in report.keywords else "unit" if stem.endswith("_compute") else "app"
         return lab, kind
+    if path == "tests/test_claims.py":  # one class per lab: Test_<lab>::test_claim[<claim id>]
+        return name.partition("::")[0].removeprefix("Test_"), "claim"
     param = re.search(r"\[([\w-]+)\]$", name)
     if param is None:
         return None

@@ -23,7 +23,7 @@ def lab(request):
 
 
 def test_five_places(lab, root):
-    name = lab.info.module_name
+    name = lab.name
     for path in (f"pkg/paperscope/labs/{name}.py", f"apps/{name}.py", f"notebooks/{name}.ipynb",
                  f"tests/labs/test_{name}.py"):
         assert (root / path).is_file(), f"{lab.slug}: missing {path}"
@@ -33,7 +33,7 @@ def test_five_places(lab, root):
 
 def test_docstring_opens_with_the_paper(lab):
     doc = lab.module.__doc__ or ""
-    assert lab.info.arxiv in doc and "Claim" in doc, "the docstring opens with the paper and its claim"
+    assert lab.paper.arxiv in doc and "Claim" in doc, "the docstring opens with the paper and its claim"
 
 
 def test_params_are_declared_once_with_bounds_and_docs(lab):
@@ -69,7 +69,7 @@ def test_a_run_can_be_closed_mid_way(lab):
 
 
 def test_compute_imports_no_ui(lab):
-    code = (f"import sys, paperscope.labs.{lab.info.module_name}; "
+    code = (f"import sys, paperscope.labs.{lab.name}; "
             f"print([m for m in {UI_MODULES!r} if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", f"{lab.slug} pulls in UI modules: {out}"

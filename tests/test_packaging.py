@@ -38,4 +38,4 @@ def test_readme_lists_every_lab(root):
 
     readme = (root / "README.md").read_text()
     for lab in all_labs():
-        assert f"`{lab.slug}`" in readme and f"notebooks/{lab.info.module_name}.ipynb" in readme
+        assert f"`{lab.slug}`" in readme and f"notebooks/{lab.name}.ipynb" in readme

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from paperscope.cli import main
-from paperscope.core import sweep
 from paperscope.core.registry import get_lab
+from paperscope.service import sweep
 
 # 2 widths x 2 learning rates x 2 seeds at quick size, 40 steps (~0.2 s a run on one thread):
 # lr=1 diverges within ~20 steps, so its 4 runs fail while the other 4 succeed.
@@ -109,7 +109,7 @@ def test_summary_is_mean_and_standard_error_over_successful_seeds():
 
 
 def test_import_and_other_commands_do_not_load_dask():
-    code = ("import sys, paperscope, paperscope.cli, paperscope.core.sweep; "
+    code = ("import sys, paperscope, paperscope.cli, paperscope.service.sweep; "
             "print([m for m in ('dask', 'distributed') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -1,4 +1,4 @@
-"""The ``paperscope`` command: list | serve | run | sweep | precompute | bench.
+"""The ``paperscope`` command: list | readme-table | thumbnails | serve | run | sweep | precompute | bench | verify.
 
 Bad input (unknown lab or parameter, wrong type, out-of-range value) ends with exit code 2 and
 one line that names the problem and what is allowed, never a traceback.
@@ -30,8 +30,42 @@ def cmd_list(args) -> int:
     from .core.registry import all_labs
 
     for lab in all_labs():
-        print(lab.slug if args.names else f"{lab.slug}\t{lab.info.title}\t{lab.info.claim}")
+        print(lab.slug if args.names else f"{lab.slug}\t{lab.paper.title}\t{lab.paper.claim}")
     return 0
+
+
+def readme_table(labs) -> str:
+    """The README's lab table, one row per built-in lab, from the labs' ``PAPER`` declarations."""
+    cell = lambda text: text.replace("|", "\\|")  # a pipe inside a cell would end it
+    rows = ["| lab | paper | claim | app | notebook |", "|---|---|---|---|---|"]
+    for lab in labs:
+        if not lab.builtin:  # labs from other packages have no app or notebook in this repository
+            continue
+        paper, app, notebook = lab.paper, f"apps/{lab.name}.py", f"notebooks/{lab.name}.ipynb"
+        arxiv = f", [arXiv:{paper.arxiv}]({paper.arxiv_url})" if paper.arxiv else ""
+        rows.append(f"| `{paper.slug}` | {cell(paper.paper_title)} ({cell(paper.authors)}; {paper.venue}{arxiv}) "
+                    f"| {cell(paper.claim)} | [`{app}`]({app}) | [`{notebook}`]({notebook}) |")
+    return "\n".join(rows)
+
+
+def cmd_readme_table(args) -> int:
+    from .core.registry import all_labs
+
+    print(readme_table(all_labs()))
+    return 0
+
+
+def cmd_thumbnails(args) -> int:
+    from .core.registry import all_labs, get_lab
+    from .ui import thumbnails
+
+    labs = [get_lab(slug) for slug in args.labs] if args.labs else all_labs()
+    if args.force:
+        for lab in labs:
+            thumbnails.thumbnail_path(lab).unlink(missing_ok=True)
+    failed = thumbnails.render_missing(labs, log=lambda line: print(line, flush=True))
+    print(f"thumbnails in {thumbnails.thumbnail_path(labs[0]).parent}" if labs else "no labs", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_run(args) -> int:
@@ -83,9 +117,9 @@ def cmd_run(args) -> int:
 def cmd_precompute(args) -> int:
     import time
 
-    from .core import cache, sweep
     from .core.registry import get_lab
     from .core.runner import run_to_end
+    from .service import run_cache, sweep
 
     preset = "quick" if args.quick else "default"
     plan = sweep.plan(args.lab, args.grid, args.set, args.seeds, preset)
@@ -94,20 +128,20 @@ def cmd_precompute(args) -> int:
     for k, task in enumerate(plan.tasks, 1):
         params = lab.Params.preset(preset, **task.values, seed=task.seed)
         label = f"[{k}/{len(plan.tasks)}] {sweep.describe(task.values)} seed={task.seed}"
-        if cache.lookup(plan.slug, params) is not None:
+        if run_cache.lookup(plan.slug, params) is not None:
             skipped += 1
             print(f"{label} already cached", flush=True)
             continue
         start = time.perf_counter()
         try:
-            cache.store(plan.slug, params, run_to_end(lab.run, params))
+            run_cache.store(plan.slug, params, run_to_end(lab.run, params))
         except PaperscopeError as exc:  # a diverging configuration: report it, go on
             failed += 1
             print(f"{label} failed: {exc}", flush=True)
             continue
         stored += 1
         print(f"{label} stored ({time.perf_counter() - start:.1f} s)", flush=True)
-    print(f"{stored} stored, {skipped} already cached, {failed} failed in {cache.cache_dir() / plan.slug}",
+    print(f"{stored} stored, {skipped} already cached, {failed} failed in {run_cache.runs_dir()}",
           file=sys.stderr)
     return 1 if failed else 0
 
@@ -115,7 +149,7 @@ def cmd_precompute(args) -> int:
 def cmd_sweep(args) -> int:
     import shlex
 
-    from .core import sweep
+    from .service import sweep
 
     if args.workers is not None and args.workers < 1:
         raise ParamError(f"--workers {args.workers}: expected at least 1")
@@ -206,6 +240,23 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_verify(args) -> int:
+    from .service import verify
+
+    checks = verify.plan(args.labs, quick=args.quick, seeds=args.seeds)
+    size = "quick" if args.quick else "paper"
+    print(f"verifying {len(checks)} claims at {size} sizes", file=sys.stderr)
+    if not args.labs and (bare := verify.undeclared(checks)):
+        print(f"no claims declared yet for {', '.join(bare)}", file=sys.stderr)
+    outcomes, info = verify.execute(checks, scheduler=args.scheduler, workers=args.workers)
+    print(verify.table(outcomes))
+    print(f"{info['tasks']} tasks on {info['workers']} workers in {info['seconds']:.1f} s", file=sys.stderr)
+    if args.json:
+        verify.write_json(args.json, verify.report(checks, outcomes, info, args.quick))
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0 if verify.passed(outcomes) else 1
+
+
 def _grid_options(p, seeds: int) -> None:
     """The lab, grid, fixed values, seeds and size of ``sweep`` and ``precompute``."""
     p.add_argument("lab", metavar="SLUG")
@@ -225,6 +276,14 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list the labs, one per line, slug first")
     p.add_argument("--names", action="store_true", help="print slugs only")
     p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("readme-table", help="print the README's lab table from the labs' PAPER declarations")
+    p.set_defaults(func=cmd_readme_table)
+
+    p = sub.add_parser("thumbnails", help="render the gallery's missing thumbnails (each lab at quick size)")
+    p.add_argument("labs", nargs="*", metavar="SLUG", help="labs to render (default: all)")
+    p.add_argument("--force", action="store_true", help="render again even where a thumbnail is cached")
+    p.set_defaults(func=cmd_thumbnails)
 
     p = sub.add_parser("serve", help="serve the gallery (/) and each lab (/<slug>)")
     p.add_argument("labs", nargs="*", metavar="SLUG", help="labs to serve (default: all)")
@@ -284,6 +343,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("lab", nargs="?", metavar="SLUG")
     p.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("verify", help="check the labs' declared paper claims over seeds (paper sizes by default)")
+    p.add_argument("labs", nargs="*", metavar="SLUG", help="labs to verify (default: every lab with claims)")
+    p.add_argument("--seeds", type=int, metavar="N", help="seeds 0..N-1 for every claim (default: each claim's own)")
+    p.add_argument("--quick", action="store_true", help="the quick sizes pytest uses instead of the paper's")
+    p.add_argument("--json", metavar="PATH", help="also write the table and run info as JSON")
+    p.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: one per core)")
+    p.add_argument("--scheduler", metavar="ADDR", help="a running Dask scheduler instead of a local cluster")
+    p.set_defaults(func=cmd_verify)
     return top
 
 

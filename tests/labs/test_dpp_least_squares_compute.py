@@ -1,4 +1,4 @@
-"""Unit and claim tests for the DPP least-squares lab's computation
+"""Unit tests for the DPP least-squares lab's computation
 (paperscope.labs.dpp_least_squares).
 
 Samplers are checked against exact oracles: the projection DPP's one-point intensity k_m/m and
@@ -6,7 +6,8 @@ the exact variance of its linear statistics, the count of exactly m points, E G 
 of volume-rescaled sampling (its defining density det G · Π ρ_m, by importance weighting; and,
 on a discrete ground set, by enumerating every tuple). Every statistical test uses a fixed seed
 and a margin of several standard errors, so it is deterministic and would pass for almost any
-seed. The (m + 1) identity is checked exactly by enumeration, then as the paper's claim.
+seed. The (m + 1) identity is checked exactly by enumeration, its claim form is declared
+in ``paperscope.claims.dpp_least_squares``.
 """
 
 import itertools
@@ -342,38 +343,3 @@ def test_the_i_i_d_comparison_draw_of_iid_optimal_is_a_dpp():
     last = frames_of(sampler="iid_optimal", reps=10)[-1]
     assert last.other == "dpp_repeated"
     assert frames_of(sampler="iid_optimal", oversampling=1, reps=10)[-1].other == "dpp"
-
-
-# --- the paper's claims ---------------------------------------------------------------------
-
-SEEDS = (0, 1, 2)
-
-
-@pytest.mark.claim
-@pytest.mark.parametrize("seed", SEEDS)
-def test_claim_c1_one_dpp_with_n_equal_m_has_mean_error_m_plus_1(seed):
-    """C1: |MoM(err²/best²) − (m + 1)|/(m + 1) ≤ 0.2 at m = 5, 3000 draws, 10 blocks."""
-    m = 5
-    out = dl.simulate(dl.Params(m=m, reps=3000, seed=seed, device="cpu"), ("dpp",), (1,))
-    err2 = out[("dpp", 1)][1]
-    assert abs(dl.median_of_means(err2) / (m + 1) - 1) <= 0.2
-
-
-@pytest.mark.claim
-@pytest.mark.parametrize("seed", SEEDS)
-def test_claim_c2_repeated_dpp_is_stable_far_more_often_than_iid(seed):
-    """C2: at n = 5m, m = 10: P_stable(repeated DPP) − P_stable(i.i.d. optimal) ≥ 0.5."""
-    out = dl.simulate(dl.Params(m=10, reps=300, seed=seed, device="cpu"),
-                      ("iid_optimal", "dpp_repeated"), (5,))
-    stable = {s: float((out[(s, 5)][2] <= 0.5).mean()) for s in ("iid_optimal", "dpp_repeated")}
-    assert stable["dpp_repeated"] - stable["iid_optimal"] >= 0.5, stable
-
-
-@pytest.mark.claim
-@pytest.mark.parametrize("seed", SEEDS)
-def test_claim_c3_all_three_samplers_are_quasi_optimal_at_n_8m(seed):
-    """C3: at n = 8m (m = 10) the median err/best is ≤ 1.1 for i.i.d., repeated DPP, volume."""
-    samplers = ("iid_optimal", "dpp_repeated", "volume")
-    out = dl.simulate(dl.Params(m=10, reps=300, seed=seed, device="cpu"), samplers, (8,))
-    medians = {s: float(np.median(np.sqrt(out[(s, 8)][1]))) for s in samplers}
-    assert max(medians.values()) <= 1.1, medians

@@ -1,10 +1,10 @@
-"""Unit and claim tests for the reusable-holdout lab's computation (paperscope.labs.thresholdout).
+"""Unit tests for the reusable-holdout lab's computation (paperscope.labs.thresholdout).
 
 Oracles: a one-query-at-a-time Thresholdout with the pseudocode's budget rule, and a float64
 numpy port of the authors' ``runClassifier`` (one matrix-vector product per k); the fast
 conditional sampler is checked exactly (its columns reproduce the drawn correlations) and in
-distribution against the authors' full matrices. The claims run over five seeds at the spec's
-size (n = d = 2000, 10 repetitions).
+distribution against the authors' full matrices. The claims are declared in
+``paperscope.claims.thresholdout`` (checked by tests/test_claims.py).
 """
 
 import json
@@ -282,47 +282,3 @@ def test_a_non_finite_statistic_raises_a_divergence_error(monkeypatch):
 def test_sizes_that_cannot_fit_are_refused_with_a_reason():
     with pytest.raises(ParamError, match="sampler=conditional"):
         next(th.run(th.Params(n=20000, d=20000, sampler="full", device="cpu")))
-
-
-# --- the paper's claims -----------------------------------------------------------------------
-
-SEEDS = range(5)
-SPEC = {"n": 2000, "d": 2000, "reps": 10, "rounds": 10, "k_step": 10}  # k = 10, 20, ..., 100
-
-
-@pytest.fixture(scope="module")
-def spec_runs():
-    return [last_frame(seed=seed, **SPEC) for seed in SEEDS]
-
-
-@pytest.mark.claim
-def test_c1_the_reused_standard_holdout_overfits(spec_runs):
-    """C1: mean(holdout − fresh) at k = 100 ≥ 0.07 for the standard holdout (measured 0.12-0.14)."""
-    for f in spec_runs:
-        q = list(f.ks).index(100)
-        assert np.mean(f.holdout[:, 0, q] - f.fresh[:, 0, q]) >= 0.07
-        assert abs(f.fresh[:, 0, q].mean() - 0.5) < 0.02  # fresh data stay at chance
-
-
-@pytest.mark.claim
-def test_c2_thresholdout_tracks_fresh_data(spec_runs):
-    """C2: mean |holdout − fresh| over k ≥ 50 ≤ 0.04 for Thresholdout (per repetition, the
-    stricter reading; measured 0.017-0.032)."""
-    for f in spec_runs:
-        big = f.ks >= 50
-        assert np.isfinite(f.holdout[:, 1][:, big]).all()  # unlimited budget: every query answered
-        assert np.mean(np.abs(f.holdout[:, 1][:, big] - f.fresh[:, 1][:, big])) <= 0.04
-
-
-@pytest.mark.claim
-def test_with_signal_thresholdout_still_finds_it():
-    """The spec's signal variant (20 biased features), at k ≥ 100: Thresholdout's classifier
-    generalises (fresh > 0.55) and its reported accuracy stays near fresh, while the standard
-    holdout over-reports by more than 0.05."""
-    for seed in range(3):
-        f = last_frame(seed=seed, signal=20, reps=6, rounds=15, k_step=10)
-        big = f.ks >= 100
-        gap_std = np.mean(f.holdout[:, 0][:, big] - f.fresh[:, 0][:, big])
-        gap_thr = np.mean(f.holdout[:, 1][:, big] - f.fresh[:, 1][:, big])
-        assert f.fresh[:, 1][:, big].mean() > 0.55
-        assert gap_std > 0.05 and abs(gap_thr) < 0.04

@@ -1,9 +1,9 @@
-"""Unit and claim tests for the VR-Halpern lab's computation (paperscope.labs.vr_halpern).
+"""Unit tests for the VR-Halpern lab's computation (paperscope.labs.vr_halpern).
 
 The batched, vectorised loops are checked against independent per-seed numpy references that
 evaluate every component operator explicitly (no cancellation shortcuts, no mean matrix), and
 against closed forms (the resolvent of a linear operator, power laws). The paper's claims are
-checked over seeds 0, 1, 2 at the spec's sizes and margins.
+declared in ``paperscope.claims.vr_halpern`` (checked by tests/test_claims.py).
 """
 
 import math
@@ -14,8 +14,6 @@ import torch
 
 from paperscope.core.errors import DivergenceError, ParamError
 from paperscope.labs import vr_halpern as vh
-
-SEEDS = 3  # seeds 0, 1, 2 run as the lanes of one batched run
 
 
 def small_problem(R=2, n=7, d=3, seed=0, s_min=0.1, h=1.0):
@@ -269,88 +267,3 @@ def test_a_blown_up_problem_stops_with_a_clear_error(monkeypatch):
     monkeypatch.setattr(vh, "make_problem", broken)
     with pytest.raises(DivergenceError, match="residual became NaN/inf"):
         frames_of(passes=10, n=10)
-
-
-# --- the paper's claims ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def at_200_passes():
-    """Seeds 0, 1, 2 (batched lanes) at 200 passes, c = 4, n = 50 and n = 400: (M, seeds) finals."""
-    torch.set_num_threads(1)
-    out = {}
-    for n in (50, 400):
-        *_, last = vh.run(vh.Params(n=n, passes=200, step=4.0, repeats=SEEDS, seed=0, device="cpu"))
-        out[n] = {name: last.final[m] for m, name in enumerate(vh.METHODS)}
-    return out
-
-
-@pytest.mark.claim
-def test_a1_vr_halpern_is_ten_times_below_eg_at_n_400(at_200_passes):
-    r = at_200_passes[400]
-    # Measured: 0.059, 0.072, 0.085 (spec's toy: 0.05-0.06).
-    assert (r["vr_halpern"] <= 0.1 * r["eg"]).all(), r["vr_halpern"] / r["eg"]
-
-
-@pytest.mark.claim
-@pytest.mark.xfail(strict=True, reason=(
-    "does not reproduce for seed 1: VR-Halpern / EG at n = 50, 200 passes, c = 4 measured "
-    "0.182, 0.268, 0.244 for seeds 0, 1, 2 (spec's toy: 0.13-0.18); the margin 0.25 holds for 2 of 3"))
-def test_a1_vr_halpern_is_four_times_below_eg_at_n_50(at_200_passes):
-    r = at_200_passes[50]
-    assert (r["vr_halpern"] <= 0.25 * r["eg"]).all(), r["vr_halpern"] / r["eg"]
-
-
-@pytest.mark.claim
-def test_a1_vr_halpern_beats_vr_eg(at_200_passes):
-    for n in (50, 400):
-        r = at_200_passes[n]
-        assert (r["vr_halpern"] <= r["vr_eg"]).all(), (n, r["vr_halpern"] / r["vr_eg"])
-
-
-@pytest.mark.claim
-def test_a2_the_advantage_over_eg_grows_with_n(at_200_passes):
-    gain = {n: at_200_passes[n]["eg"] / at_200_passes[n]["vr_halpern"] for n in (50, 400)}
-    # Measured per seed: 5.5 -> 16.9, 3.7 -> 13.9, 4.1 -> 11.8.
-    assert (gain[400] > gain[50]).all(), gain
-
-
-@pytest.fixture(scope="module")
-def slopes_over_1000_steps():
-    """Log-log slope of ‖F(u_k)‖ over k in [250, 1000] at n = 100, per seed: (EG, EAG)."""
-    p = vh.make_problem(0, SEEDS, 100, 20, 1e-2, 1.0, "cpu")
-    det = vh.Deterministic(p)
-    det.steps(1000)
-    _, res, _ = det.history()
-    k = np.arange(res.shape[0])
-    last = k >= 250
-    eg = np.array([vh.loglog_slope(k[last], res[last, r]) for r in range(SEEDS)])
-    eag = np.array([vh.loglog_slope(k[last], res[last, SEEDS + r]) for r in range(SEEDS)])
-    return eg, eag
-
-
-@pytest.mark.claim
-@pytest.mark.xfail(strict=True, reason=(
-    "does not reproduce for seed 2: EAG's slope over k in [250, 1000] measured -0.908, -0.932, "
-    "-0.791 for seeds 0, 1, 2 (spec's toy: -0.86, -0.92); a fourth seed gave -0.998"))
-def test_a3_eag_has_the_halpern_rate(slopes_over_1000_steps):
-    _, eag = slopes_over_1000_steps
-    assert (eag <= -0.8).all(), eag
-
-
-@pytest.mark.claim
-@pytest.mark.xfail(strict=True, reason=(
-    "does not reproduce for seed 0: EG's slope over k in [250, 1000] measured -0.624, -0.380, "
-    "-0.492 for seeds 0, 1, 2 (spec's toy: -0.51, -0.44); a fourth seed gave -0.522"))
-def test_a3_eg_is_slower_than_the_halpern_rate(slopes_over_1000_steps):
-    eg, _ = slopes_over_1000_steps
-    assert (eg >= -0.6).all(), eg
-
-
-@pytest.mark.claim
-def test_a3_eag_is_faster_than_eg_in_the_tail(slopes_over_1000_steps):
-    """Added by the lab, not a spec claim (threshold set after measuring): EAG's tail slope is
-    below EG's for every seed, the O(1/k) vs O(1/√k) gap."""
-    eg, eag = slopes_over_1000_steps
-    # Measured gaps: 0.28, 0.55, 0.30.
-    assert (eag <= eg - 0.2).all(), (eg, eag)

@@ -24,7 +24,7 @@ def _free_port() -> int:
 def start_server(*args: str):
     """``paperscope serve ARGS`` on a free port in a subprocess; returns (url, process)."""
     port = _free_port()
-    env = {**os.environ, "PAPERSCOPE_DEVICE": "cpu"}
+    env = {**os.environ, "PAPERSCOPE_DEVICE": "cpu", "PAPERSCOPE_NO_THUMBNAILS": "1"}  # no thumbnail rendering
     proc = subprocess.Popen([sys.executable, "-m", "paperscope.cli", "serve", *args, "--port", str(port),
                              "--no-show"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
     url = f"http://localhost:{port}"

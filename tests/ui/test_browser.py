@@ -33,10 +33,10 @@ def test_gallery_lists_and_links_every_lab(page, server):
     page.goto(server + "/")
     page.wait_for_selector("text=paperscope gallery", timeout=60000)
     for lab in all_labs():
-        link = page.locator(f"a[href$='{lab.slug}']", has_text=lab.info.title).first
+        link = page.locator(f"a[href$='{lab.slug}']", has_text=lab.paper.title).first
         link.wait_for(timeout=30000)  # the cards render after the page header
     first = all_labs()[0]
-    page.locator(f"a[href$='{first.slug}']", has_text=first.info.title).first.click()
+    page.locator(f"a[href$='{first.slug}']", has_text=first.paper.title).first.click()
     page.wait_for_url(re.compile(rf"/{first.slug}"), timeout=30000)
     page.wait_for_selector("text=Claim:", timeout=60000)
     assert page.errors == []

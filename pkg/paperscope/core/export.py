@@ -41,12 +41,13 @@ def result(lab, params, frame) -> dict:
 
 
 def provenance(lab, params, frame) -> dict:
-    """The figure sidecar: the result plus seed, device, commit and whether the run had finished."""
+    """The figure sidecar: the result plus the paper, seed, device, commit and whether the run had finished."""
     return {
         **result(lab, params, frame),
-        "title": lab.info.title,
-        "paper": lab.info.paper,
-        "arxiv": lab.info.arxiv,
+        "title": lab.paper.title,
+        "paper": lab.paper.citation,
+        "arxiv": lab.paper.arxiv,
+        "paper_declaration": lab.paper.as_dict(),  # everything the lab declares about its paper
         "seed": params.seed,
         "device": str(resolve_device(params.device)),
         "git_commit": git_commit(),

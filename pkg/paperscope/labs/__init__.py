@@ -1,7 +1,8 @@
 """Labs: one module per paper, pure computation (torch/scipy/numpy), no UI imports.
 
-Each module defines ``INFO`` (core.registry.LabInfo), ``Params`` (core.params.LabParams) and
-``run(params) -> Iterator[Frame]``. This list is the registry, in gallery order.
+Each module defines ``PAPER`` (core.paper.Paper), ``Params`` (core.params.LabParams) and
+``run(params) -> Iterator[Frame]``, and is registered as a ``paperscope.labs`` entry point in
+pyproject.toml. This list only orders the built-in labs in the gallery.
 """
 
 LAB_MODULES = [

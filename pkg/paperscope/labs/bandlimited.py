@@ -68,19 +68,30 @@ import torch
 
 from paperscope.core.device import resolve_device
 from paperscope.core.frames import Frame, check_finite, to_host
+from paperscope.core.paper import Paper
 from paperscope.core.params import LabParams
-from paperscope.core.registry import LabInfo
 from paperscope.core.seeding import torch_generator
 
-INFO = LabInfo(
+PAPER = Paper(
     slug="bandlimited",
     title="Random nets with bandlimited weights",
-    paper=("How Powerful are Shallow Neural Networks with Bandlimited Random Weights? "
-           "(Li, Sonoda, Cao, Wang, Liang; ICML 2023)"),
+    paper_title="How Powerful are Shallow Neural Networks with Bandlimited Random Weights?",
+    authors="Li, Sonoda, Cao, Wang, Liang",
+    venue="ICML 2023",
     arxiv="2008.08427",
     claim=("Hidden weights drawn from |a|, |b| ≤ λ cannot fit sin(kπx) beyond a band edge k ≈ 4λ "
            "however wide the net; the best λ grows with k. (A float64 noise-floor effect: exact "
            "arithmetic stays universal, see the nsdim lab.)"),
+    equations=(
+        r"f_N(x) = \textstyle\sum_{j \le N} c_j \, \sigma(a_j x - b_j),\quad |a_j|, |b_j| \le \lambda",
+        r"R_\psi f(a, b) = \int f(x) \, \psi(a x - b) \, dx",
+        r"\inf_\gamma \|f - S[\gamma 1_\Omega]\| \ge c_{\sigma,\psi} \|R_\psi f\|_{L^2(\Omega^c)}",
+        r"k \lesssim \frac{2}{\pi^2} \ln\frac{1}{\rho} \, \lambda \quad (\tanh,\ \text{this lab's band edge})",
+    ),
+    topics=("approximation", "random features"),
+    checked=("The ridgelet lower bound is confirmed only qualitatively (abstract, ICML page, a review; its "
+             "constants are not checked, so no bound is tested); the experiment follows the lab spec, "
+             "not the paper's figures."),
 )
 
 F64 = torch.float64
@@ -498,6 +509,6 @@ def _run(params: Params, problem: Problem, notice: str) -> Iterator[BandlimitedF
     yield frame(metrics)
 
 
-__all__ = ["INFO", "Params", "BandlimitedFrame", "run", "activation_fn", "band_edge", "error_grid",
+__all__ = ["PAPER", "Params", "BandlimitedFrame", "run", "activation_fn", "band_edge", "error_grid",
            "features", "log_grid", "make_problem", "relative_error", "ridge_solve",
            "smoothed_argmin", "target", "test_points", "train_points", "unit_draw", "widths_for"]

@@ -84,20 +84,33 @@ from torch import nn
 from paperscope.core.device import resolve_device
 from paperscope.core.frames import Frame, check_finite, to_host
 from paperscope.core.optim import Adam
+from paperscope.core.paper import Paper
 from paperscope.core.params import LabParams
-from paperscope.core.registry import LabInfo
 from paperscope.core.seeding import numpy_generator, torch_generator
 from paperscope.models.coupling_flow import CouplingFlow
 from paperscope.models.tanh_jet import tanh_jet
 
-INFO = LabInfo(
+PAPER = Paper(
     slug="pinn-sampling",
     title="How a PINN samples its collocation points",
-    paper=("Adversarial Adaptive Sampling: Unify PINN and Optimal Transport for the Approximation "
-           "of PDEs (Tang, Zhai, Wan, Yang; ICLR 2024)"),
+    paper_title=("Adversarial Adaptive Sampling: Unify PINN and Optimal Transport for the Approximation "
+                 "of PDEs"),
+    authors="Tang, Zhai, Wan, Yang",
+    venue="ICLR 2024",
     arxiv="2305.18702",
     claim=("An adversarial, H¹-smoothed sampling density flattens the PINN residual; adaptive "
            "sampling (RAD) beats a fixed uniform set."),
+    equations=(
+        r"r(x; \theta) = -\Delta u_\theta(x) - s(x)",
+        (r"\min_\theta \max_{p \ge 0,\ \int p = 1} \int_\Omega r^2(x; \theta)\, p(x)\, dx - \beta"
+         r" \int_\Omega |\nabla p(x)|^2\, dx"),
+        r"\int r^2 p \le \|r\|^2 \big(1/|\Omega| + \operatorname{Lip}(p)\, W_1(\mu_r, U)\big)",
+        r"p_{\mathrm{RAD}}(x) \propto |r(x)|^k / \operatorname{mean}|r|^k + c",
+    ),
+    topics=("PINNs", "optimal transport", "sampling"),
+    checked=("The min-max objective with the H¹ penalty is unverified against the paper's Sec. 3 (not "
+             "readable offline) but matches its reviews and a third-party implementation; the adversary "
+             "is a histogram or a coupling flow, not the paper's KRnet."),
 )
 
 PROBLEM_LABELS = {"peak": "2-D Poisson peak", "two-peaks": "2-D two peaks",
@@ -992,7 +1005,7 @@ def _run(params: Params, trainer: Trainer) -> Iterator[PinnFrame]:
         last_yield = time.perf_counter()
 
 
-__all__ = ["INFO", "Params", "PinnFrame", "run", "exact_solution", "make_model", "make_trainer",
+__all__ = ["PAPER", "Params", "PinnFrame", "run", "exact_solution", "make_model", "make_trainer",
            "laplacian_forward", "laplacian_autograd", "value_and_laplacian", "Trainer",
            "UniformFixed", "UniformRedraw", "RARG", "RAD", "AAS", "HistogramAdversary", "FlowAdversary",
            "sliced_w1", "cv", "final_metrics"]

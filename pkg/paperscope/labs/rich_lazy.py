@@ -48,18 +48,29 @@ import torch.nn.functional as F
 from paperscope.core.device import resolve_device
 from paperscope.core.frames import Frame, check_finite, to_host
 from paperscope.core.optim import MomentumSGD
+from paperscope.core.paper import Paper
 from paperscope.core.params import LabParams
-from paperscope.core.registry import LabInfo
 from paperscope.core.seeding import torch_generator
 
-INFO = LabInfo(
+PAPER = Paper(
     slug="rich-lazy",
     title="Rich and lazy learning vs. connectivity rank",
-    paper=("How connectivity structure shapes rich and lazy learning in neural circuits "
-           "(Liu, Baratin, Cornford, Mihalas, Shea-Brown, Lajoie; ICLR 2024)"),
+    paper_title="How connectivity structure shapes rich and lazy learning in neural circuits",
+    authors="Liu, Baratin, Cornford, Mihalas, Shea-Brown, Lajoie",
+    venue="ICLR 2024",
     arxiv="2310.08513",
     claim=("At a fixed weight norm, high-rank initial connectivity learns more lazily than "
            "low-rank: smaller weight change, higher tangent-kernel alignment."),
+    equations=(
+        r"W_r = U_{:,:r} S_{:r} V_{:,:r}^\top \, \|W_0\|_F / \|W_r\|_F",
+        (r"\operatorname{erank}(W) = \exp\big(-\textstyle\sum_i p_i \log p_i\big),\quad p_i = s_i /"
+         r" \textstyle\sum_j s_j"),
+        r"\mathrm{KA} = \frac{\langle K_T, K_0 \rangle_F}{\|K_T\|_F \, \|K_0\|_F},\quad K = J J^\top",
+    ),
+    topics=("learning theory", "initialization", "neuroscience"),
+    checked=("Rank-r initialization, weight change and kernel alignment follow the paper and its code "
+             "(BioRNN_RichLazy); the effective rank and the aligned linear case follow the lab spec and "
+             "the paper's summary pages, not its full text."),
 )
 
 # The synthetic 2AF task (neurogym PerceptualDecisionMaking-v0 at dt = 100 ms, as in the repo):

@@ -86,18 +86,30 @@ from scipy import special
 from paperscope.core.device import resolve_device
 from paperscope.core.errors import PaperscopeError
 from paperscope.core.frames import Frame, check_finite, to_host
+from paperscope.core.paper import Paper
 from paperscope.core.params import LabParams
-from paperscope.core.registry import LabInfo
 from paperscope.core.seeding import numpy_generator, torch_generator
 
-INFO = LabInfo(
+PAPER = Paper(
     slug="selu",
     title="Self-normalizing networks: SELU's fixed point",
-    paper=("Self-Normalizing Neural Networks (Klambauer, Unterthiner, Mayr, Hochreiter; "
-           "NeurIPS 2017)"),
+    paper_title="Self-Normalizing Neural Networks",
+    authors="Klambauer, Unterthiner, Mayr, Hochreiter",
+    venue="NeurIPS 2017",
     arxiv="1706.02515",
     claim=("With SELU and LeCun init the mean/variance map has an attracting fixed point at "
            "(0, 1): activations self-normalize through many layers and deep nets train smoothly."),
+    equations=(
+        (r"\operatorname{selu}(x) = \lambda x \ (x > 0),\quad \lambda \alpha (e^x - 1) \ (x \le 0),"
+         r"\quad \alpha_{01} \approx 1.6733,\ \lambda_{01} \approx 1.0507"),
+        r"g: (\mu, \nu) \mapsto (\tilde\mu, \tilde\nu),\quad g(0, 1) = (0, 1),\quad \|J_g(0, 1)\|_2 = 0.7877 < 1",
+        (r"\hat x = a \big(x d + \alpha' (1 - d)\big) + b,\quad d \sim \mathrm{Bernoulli}(q),\quad"
+         r" \alpha' = -\lambda \alpha"),
+    ),
+    topics=("initialization", "normalization", "deep networks"),
+    checked=("Eqs. 4-6, the Jacobian's norm at (0, 1), the domains of Theorems 1-3 and alpha dropout's "
+             "a, b are checked against the paper's text; the training panel is the spec's small digits "
+             "experiment, not the paper's Figure 1."),
 )
 
 # The SELU constants from their closed forms (the paper's Eq. 14).
@@ -816,7 +828,7 @@ def final_metrics(overrides: dict) -> dict:
     return last.metrics
 
 
-__all__ = ["INFO", "Params", "SeluFrame", "run", "ALPHA_01", "LAMBDA_01", "ALPHA_PRIME", "selu",
+__all__ = ["PAPER", "Params", "SeluFrame", "run", "ALPHA_01", "LAMBDA_01", "ALPHA_PRIME", "selu",
            "selu_moments", "map_jacobian", "spectral_norm", "iterate_map", "fixed_point", "moment_map",
            "alpha_dropout_coefficients", "dropout_affine", "Propagation", "Trainer", "load_digits",
            "digits_split", "roughness", "histogram", "final_metrics"]

@@ -9,6 +9,7 @@ update to land before offering the next, so a slow browser gets fewer, newer fra
 import io
 import json
 import math
+import re
 import threading
 import time
 import weakref
@@ -18,13 +19,13 @@ import numpy as np
 import panel as pn
 import param
 
-from ..core.cache import reading_cache
 from ..core.errors import ParamError
 from ..core.export import provenance
 from ..core.params import coerce, log_stops
 from ..core.queue import shared_queue_for
 from ..core.registry import get_lab
 from ..core.runner import DONE, ERROR, RUNNING, Runner
+from ..service.run_cache import reading_cache
 from ..views import style
 from ..views.figure import FORMATS, render_bytes
 from .live import LiveFigure
@@ -330,11 +331,15 @@ class LabApp:
         return io.BytesIO((json.dumps(record, indent=2) + "\n").encode())
 
     # -- layout -------------------------------------------------------------------------------
+    def header(self, equations: bool = True) -> pn.pane.Markdown:
+        """The lab's paper, from its ``PAPER`` declaration: citation, arXiv link, claim and (on a
+        served page) the key equations, which Panel typesets with Bokeh's MathJax bundle, served
+        by this server (no CDN)."""
+        return pn.pane.Markdown(paper_markdown(self.lab.paper, equations), sizing_mode="stretch_width",
+                                css_classes=["paperscope-paper"])
+
     def sidebar(self) -> list:
-        info = self.lab.info
         return [
-            pn.pane.Markdown(f"**{info.paper}** [arXiv:{info.arxiv}](https://arxiv.org/abs/{info.arxiv})"
-                             f"\n\n*Claim:* {info.claim}"),
             self.preset, self.controls,
             pn.widgets.Button(name="Restart run", on_click=lambda event: self.start()),
             pn.layout.Divider(), self.format, self.download_figure, self.download_sidecar,
@@ -346,14 +351,32 @@ class LabApp:
 
     def panel(self) -> pn.viewable.Viewable:
         """The app as one layout (for notebooks)."""
-        self._layout = pn.Row(pn.Column(*self.sidebar(), width=320),
+        self._layout = pn.Row(pn.Column(self.header(equations=False), *self.sidebar(), width=320),
                               pn.Column(*self.main(), sizing_mode="stretch_width"),
                               css_classes=["paperscope-live-app"])  # what the notebook browser test finds
         return self._layout
 
     def view(self):
         """The app as a full page (for ``paperscope serve``)."""
-        return page(f"paperscope · {self.lab.info.title}", self.main(), self.sidebar())
+        return page(f"paperscope · {self.lab.paper.title}", [self.header(), *self.main()], self.sidebar())
+
+
+def paper_markdown(paper, equations: bool = True) -> str:
+    """Citation with its arXiv link, the claim, and the key equations as display math."""
+    link = f" · [arXiv:{paper.arxiv}]({paper.arxiv_url})" if paper.arxiv else ""
+    text = f"**{paper.citation}**{link}\n\n*Claim:* {paper.claim}"
+    if equations and paper.equations:
+        text += "\n\n" + "\n\n".join(f"$${_markdown_safe(eq)}$$" for eq in paper.equations)
+    return text
+
+
+def _markdown_safe(latex: str) -> str:
+    r"""Markdown reads a backslash before punctuation as an escape even inside ``$$``: ``\|`` and
+    ``\,`` would reach MathJax as ``|`` and ``,``, so those backslashes are doubled; ``<`` and
+    ``>`` would open HTML tags, so they become ``\lt`` and ``\gt``. (``&`` reaches MathJax as
+    ``&amp;``: declarations avoid alignment environments, and a test checks it.)"""
+    latex = re.sub(r"\\(?=[!-/:-@\[-`{-~])", r"\\\\", latex)
+    return latex.replace("<", r"\lt ").replace(">", r"\gt ")
 
 
 def inline_stylesheets(doc) -> None:
@@ -378,6 +401,7 @@ def inline_stylesheets(doc) -> None:
 
 
 _INLINED = weakref.WeakKeyDictionary()  # document -> {url: its InlineStyleSheet}
+
 
 
 def _kernel_loop():

@@ -14,6 +14,7 @@ import panel as pn
 
 from ..core.queue import queues_for_workshop, share_compute, shared_stats
 from ..core.registry import all_labs, get_lab
+from . import thumbnails
 from .app import build_app, extension
 from .gallery import gallery
 from .page import page
@@ -120,5 +121,7 @@ def serve(slugs=(), *, port: int = 5006, address: str = "localhost", origins=(),
     server.paperscope_queues = shared_stats
     if start:
         server.start()
+        labs = [get_lab(s) for s in slugs] if slugs else all_labs()
+        thumbnails.start_background(labs, log=logging.getLogger("paperscope.thumbnails").warning)
         server.io_loop.start()
     return server

@@ -3,13 +3,13 @@ the provenance sidecar. The CLI's ``--export`` and the app's download button bot
 
 import io
 import json
-import tempfile
 from pathlib import Path
 
 import holoviews as hv
 
 from ..core.errors import PaperscopeError
 from ..core.export import provenance
+from ..core.files import atomic_write
 from . import style  # noqa: F401  (registers both backends and the shared look)
 
 FORMATS = ("pdf", "svg", "png")
@@ -56,9 +56,7 @@ def export(lab, params, frame, path: str | Path, previous=()) -> tuple[Path, Pat
     fmt = figure_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = render_bytes(lab.views().figure(frame, previous), fmt)
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:  # never a half file
-        tmp.write(data)
-    Path(tmp.name).replace(path)
+    atomic_write(path, data)  # a download or another reader never sees half a figure
     sidecar = path.with_name(path.name + ".json")
     sidecar.write_text(json.dumps(provenance(lab, params, frame), indent=2) + "\n")
     return path, sidecar

@@ -2,14 +2,13 @@
 parameter, one line per combination of the others. Drawn in the labs' shared style and
 written through the same export path as ``paperscope run --export``."""
 
-import os
-import tempfile
 from pathlib import Path
 
 import holoviews as hv
 import numpy as np
 import pandas as pd
 
+from ..core.files import atomic_write
 from .figure import figure_format, render_bytes
 from .style import PALETTE
 
@@ -28,7 +27,7 @@ def _numeric(values) -> bool:
 
 
 def figure(summary: pd.DataFrame, grid: dict, metrics: list[str], title: str = "") -> hv.Layout:
-    """One panel per metric from :func:`paperscope.core.sweep.summarize`'s table.
+    """One panel per metric from :func:`paperscope.service.sweep.summarize`'s table.
 
     ``grid`` maps each swept parameter to its values (categories keep that order on the x axis).
     """
@@ -67,18 +66,5 @@ def figure(summary: pd.DataFrame, grid: dict, metrics: list[str], title: str = "
 
 def write_figure(summary: pd.DataFrame, grid: dict, metrics: list[str], path, title: str = "") -> Path:
     """Render and write ``path`` (.pdf/.svg/.png), never leaving a half-written file."""
-    path = Path(path)
     fmt = figure_format(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = render_bytes(figure(summary, grid, metrics, title), fmt)
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
-        tmp.write(data)
-    os.chmod(tmp.name, 0o666 & ~_umask())  # as a plain open() would have made it
-    Path(tmp.name).replace(path)
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return atomic_write(path, render_bytes(figure(summary, grid, metrics, title), fmt))

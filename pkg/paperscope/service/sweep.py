@@ -9,7 +9,8 @@ code version), so a re-run into the same folder skips the rows it already holds;
 becomes a row with its error and never stops the others.
 
 Dask is imported only when tasks run (``import paperscope`` and the other commands stay light).
-The figure is drawn by ``paperscope.views.sweep`` from :func:`summarize`'s table.
+The figure is drawn by ``paperscope.views.sweep`` from :func:`summarize`'s table. This is the
+application layer (``paperscope.service``): it drives labs through ``core`` and never the reverse.
 """
 
 import datetime
@@ -18,7 +19,6 @@ import itertools
 import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,12 +26,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from .device import apply_thread_policy, resolve_device
-from .errors import PaperscopeError, ParamError
-from .export import code_version, git_commit, versions
-from .params import coerce
-from .registry import get_lab
-from .runner import describe_error, run_to_end
+from ..core.device import apply_thread_policy, resolve_device
+from ..core.errors import PaperscopeError, ParamError
+from ..core.export import code_version, git_commit, versions
+from ..core.files import atomic_write
+from ..core.params import coerce
+from ..core.registry import get_lab
+from ..core.runner import describe_error, run_to_end
 
 CSV, PARQUET, META, SUMMARY = "results.csv", "results.parquet", "sweep.json", "summary.csv"
 OK, ERROR = "ok", "error"
@@ -246,23 +247,8 @@ def _columns(table: pd.DataFrame, names: list[str]) -> list[str]:
 
 def save_table(table: pd.DataFrame, out: Path) -> None:
     """Write ``results.parquet`` and ``results.csv`` (each replaced whole, never half written)."""
-    out.mkdir(parents=True, exist_ok=True)
-    for name, write in ((PARQUET, lambda p: table.to_parquet(p, index=False)),
-                        (CSV, lambda p: table.to_csv(p, index=False))):
-        with tempfile.NamedTemporaryFile(dir=out, prefix=f".{name}.", delete=False) as tmp:
-            pass
-        try:
-            write(tmp.name)
-            os.chmod(tmp.name, 0o666 & ~_umask())  # temporary files are private; results are not
-            Path(tmp.name).replace(out / name)
-        finally:
-            Path(tmp.name).unlink(missing_ok=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    atomic_write(out / PARQUET, lambda path: table.to_parquet(path, index=False))
+    atomic_write(out / CSV, lambda path: table.to_csv(path, index=False))
 
 
 def merge(previous: pd.DataFrame | None, rows: list[dict], result: Plan) -> pd.DataFrame:
@@ -301,20 +287,19 @@ def metric_names(table: pd.DataFrame, result: Plan, everywhere: bool = False) ->
 
 def summarize(table: pd.DataFrame, grid: list[str], metrics: list[str]) -> pd.DataFrame:
     """Mean, standard error (std with ddof=1 over sqrt(n); 0 for one seed) and n over the
-    successful seeds: one row per configuration and metric."""
+    successful seeds: one row per configuration and metric, metrics in the order given."""
     ok = table[table["status"] == OK]
-    keys = list(grid) or None
-    out = []
-    for metric in metrics:
-        values = pd.to_numeric(ok[metric], errors="coerce") if metric in ok else pd.Series(dtype=float)
-        frame = ok.assign(_v=values).dropna(subset=["_v"])
-        groups = frame.groupby(keys, sort=True, dropna=False)["_v"] if keys else [((), frame["_v"])]
-        for combo, v in groups:
-            combo = combo if isinstance(combo, tuple) else (combo,)
-            n = int(v.count())
-            sem = float(v.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
-            out.append({**dict(zip(grid, combo)), "metric": metric, "mean": float(v.mean()), "sem": sem, "n": n})
-    return pd.DataFrame(out, columns=[*grid, "metric", "mean", "sem", "n"])
+    # Long form, one row per (configuration, seed, metric), so one groupby covers every metric.
+    long = ok.melt(id_vars=list(grid), value_vars=[m for m in metrics if m in ok], var_name="metric")
+    long["value"] = pd.to_numeric(long["value"], errors="coerce")
+    long["metric"] = pd.Categorical(long["metric"], categories=list(dict.fromkeys(metrics)))
+    stats = (long.dropna(subset=["value"])
+             .groupby(["metric", *grid], sort=True, dropna=False, observed=True)["value"]
+             .agg(mean="mean", sem="sem", n="count")
+             .reset_index())
+    stats["metric"] = stats["metric"].astype(str)
+    stats["sem"] = stats["sem"].fillna(0.0)  # one seed: no spread to estimate
+    return stats[[*grid, "metric", "mean", "sem", "n"]]
 
 
 # --------------------------------------------------------------------------------------------
