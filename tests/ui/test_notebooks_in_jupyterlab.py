@@ -20,7 +20,6 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_JS = (Path(__file__).parent / "notebook.js").read_text()
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
 NOTEBOOK = "window.jupyterapp.shell.currentWidget"
-UNKNOWN_REFERENCE = "isn't known"  # Bokeh's decoder: an update names a model the page does not have
 KERNEL = f"{NOTEBOOK}?.sessionContext?.session?.kernel"
 # Run All has finished: the kernel is idle and every code cell ran, or one raised (which stops it).
 # (Not any stderr output: warnings go there too, and a cell that warns has not ended the run.)
@@ -132,13 +131,6 @@ def test_live_app_draws_and_redraws_in_jupyterlab(browser, jupyterlab, name):
     except Exception:
         page.screenshot(path=str(work / f"{name}-failed.png"), full_page=True)
         print(f"{name}: console errors: {page.errors[:10]}\nconsole log: {page.log[-30:]}")
-        if any(UNKNOWN_REFERENCE in e for e in page.errors):
-            # Still open (issue 11): now and then the page rejects the app's first structural
-            # update (the new plots) because it refers to a model the kernel counts as sent but
-            # the page never got; every later update then fails the same way. Seen in selu and
-            # smooth-diffusion, about half of their runs, never in the other notebooks. Reported,
-            # not hidden: any other failure still fails the test.
-            pytest.xfail(f"{name}: the page rejected the live app's updates ({UNKNOWN_REFERENCE})")
         raise
     finally:
         page.context.close()

@@ -220,10 +220,11 @@ class LabApp:
         by itself)."""
         from panel.io.notebook import block_comm
 
-        with block_comm():
-            fn(*args)
-        if self._layout is not None:
-            self._push_to_notebook()
+        with _PATCH_LOCK:  # no page update is applied between the changes and their push
+            with block_comm():
+                fn(*args)
+            if self._layout is not None:
+                self._push_to_notebook()
 
     def _notebook_comms(self) -> list:
         """(document, comm) of every output showing the notebook layout."""
@@ -254,6 +255,8 @@ class LabApp:
             # link to this path on the Jupyter server (Panel's server extension) instead of
             # Panel's CDN, which is out of reach offline.
             doc._template_variables.setdefault("dist_url", NOTEBOOK_DIST_URL)
+        for doc, _ in comms:
+            _guard_page_patches(doc)
         if comms and all(comm._comm is not None for _, comm in comms):
             # Panel re-tries a change made while the comm was closed every 0.1 s, as a message
             # built then; the models it defines count as sent from that moment. A frame pushed
@@ -401,6 +404,25 @@ def inline_stylesheets(doc) -> None:
 
 
 _INLINED = weakref.WeakKeyDictionary()  # document -> {url: its InlineStyleSheet}
+_PATCH_LOCK = threading.RLock()  # held while a frame is applied and pushed, and while a page patch is applied
+
+
+def _guard_page_patches(doc) -> None:
+    """Apply the page's patches to a notebook output's document only while no frame is between
+    its changes and their push. The kernel handles comm messages on a thread of their own
+    (ipykernel's subshells), and Bokeh's ``apply_json_patch`` marks every model of the document
+    as known to the page: a patch landing after a frame created new plot models but before they
+    were pushed made the push send them as bare references, which the page rejected
+    ("reference ... isn't known") along with every later update of the run."""
+    if getattr(doc, "_paperscope_guarded", False):
+        return
+    apply = doc.apply_json_patch
+
+    def guarded(*args, **kwargs):
+        with _PATCH_LOCK:
+            return apply(*args, **kwargs)
+    doc.apply_json_patch = guarded
+    doc._paperscope_guarded = True
 
 
 
