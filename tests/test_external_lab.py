@@ -54,6 +54,17 @@ LAB = '''
             xs.append(xs[-1] / 2)
             metrics = {"final": xs[-1], "ratio": params.start / xs[-1]} if k == params.steps else None
             yield TinyFrame(step=k, total_steps=params.steps, metrics=metrics, xs=np.array(xs))
+
+
+    def halvings(seed, steps):
+        *_, last = run(Params(steps=steps, seed=seed))
+        return last.metrics["ratio"]
+
+
+    from paperscope.core.claims import Claim, Measurement
+
+    CLAIMS = [Claim("T1", "three halvings divide by eight", Measurement(halvings), lambda r: r, 8.0, ">=",
+                    quick={"steps": 3}, seeds=2)]
 '''
 
 VIEWS = '''
@@ -132,5 +143,7 @@ def test_its_thumbnail_is_rendered_and_shown(site):
     assert '<img src="data:image/png;base64,' in python(site, "-c", code)
 
 
-# TODO(issue 13): `paperscope verify tiny-lab` once `verify` exists: the out-of-tree lab must be
-# found there too (issue 12 asks for gallery, list, run and verify).
+def test_verify_checks_its_declared_claims(site):
+    out = python(site, "-m", "paperscope.cli", "verify", "tiny-lab", "--quick", "--workers", "1", "--json", "v.json")
+    (row,) = json.loads((site / "v.json").read_text())["claims"]
+    assert row["lab"] == "tiny-lab" and row["claim"] == "T1" and row["status"] == "PASS", out

@@ -323,7 +323,7 @@ def default_workers(gpu: bool) -> int:
         return os.cpu_count() or 1
 
 
-def _connect(scheduler: str | None, workers: int, gpu: bool, dashboard: bool):
+def connect(scheduler: str | None, workers: int, gpu: bool, dashboard: bool):
     """A Dask client and the local cluster it owns (None for a remote scheduler)."""
     import logging
 
@@ -389,7 +389,7 @@ def execute(result: Plan, out: Path, scheduler: str | None = None, workers: int 
     gpu = wants_gpu(result, local)
     workers = workers or default_workers(gpu)
     start = time.perf_counter()
-    client, cluster = _connect(scheduler, workers, gpu, dashboard)
+    client, cluster = connect(scheduler, workers, gpu, dashboard)
     try:
         info["scheduler"] = scheduler or "local"
         info["workers"] = len(client.nthreads())

@@ -19,7 +19,7 @@ from ..core.export import code_version
 from ..core.files import atomic_write
 from ..core.registry import all_labs, get_lab
 from ..core.runner import describe_error
-from .sweep import _connect, default_workers, one_line
+from .sweep import connect, default_workers, one_line
 
 TEXT_WIDTH = 64  # characters of a claim's wording in the printed table
 
@@ -73,7 +73,7 @@ def execute(checks: list[Check], scheduler: str | None = None, workers: int | No
     workers = workers or default_workers(gpu=False)
     start = time.perf_counter()
     results, errors = {}, {}
-    client, cluster = _connect(scheduler, workers, gpu=False, dashboard=False)
+    client, cluster = connect(scheduler, workers, gpu=False, dashboard=False)
     try:
         futures = {client.submit(measure, *task, pure=False, key=f"verify-{i}"): key
                    for i, (key, task) in enumerate(tasks.items())}
