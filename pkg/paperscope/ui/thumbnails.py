@@ -16,9 +16,8 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from ..core.files import atomic_write
+from ..core.files import atomic_write, cache_dir
 from ..core.paper import source_file
-from ..service.run_cache import cache_dir
 
 WIDTH_PX = 420  # twice the card's image width at the narrowest grid column, for sharp screens
 COLOURS = 64  # a palette PNG: a third of the bytes of full colour, and plots use few colours
