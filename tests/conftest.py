@@ -53,7 +53,8 @@ def _lab_and_kind(report) -> tuple[str, str] | None:
         kind = "claim" if "claim" in report.keywords else "unit" if stem.endswith("_compute") else "app"
         return lab, kind
     if path == "tests/test_claims.py":  # one class per lab: Test_<lab>::test_claim[<claim id>]
-        return name.partition("::")[0].removeprefix("Test_"), "claim"
+        owner = name.partition("::")[0]
+        return (owner.removeprefix("Test_"), "claim") if owner.startswith("Test_") else None
     param = re.search(r"\[([\w-]+)\]$", name)
     if param is None:
         return None

@@ -37,14 +37,17 @@ def cmd_list(args) -> int:
 def readme_table(labs) -> str:
     """The README's lab table, one row per built-in lab, from the labs' ``PAPER`` declarations."""
     cell = lambda text: text.replace("|", "\\|")  # a pipe inside a cell would end it
-    rows = ["| lab | paper | claim | app | notebook |", "|---|---|---|---|---|"]
+    from .claims import recorded, summary
+
+    rows = ["| lab | paper | claim | reproduced (`paperscope verify`) | app | notebook |", "|---|---|---|---|---|---|"]
     for lab in labs:
         if not lab.builtin:  # labs from other packages have no app or notebook in this repository
             continue
         paper, app, notebook = lab.paper, f"apps/{lab.name}.py", f"notebooks/{lab.name}.ipynb"
         arxiv = f", [arXiv:{paper.arxiv}]({paper.arxiv_url})" if paper.arxiv else ""
         rows.append(f"| `{paper.slug}` | {cell(paper.paper_title)} ({cell(paper.authors)}; {paper.venue}{arxiv}) "
-                    f"| {cell(paper.claim)} | [`{app}`]({app}) | [`{notebook}`]({notebook}) |")
+                    f"| {cell(paper.claim)} | {summary(recorded(lab.name))} "
+                    f"| [`{app}`]({app}) | [`{notebook}`]({notebook}) |")
     return "\n".join(rows)
 
 
@@ -254,6 +257,9 @@ def cmd_verify(args) -> int:
     if args.json:
         verify.write_json(args.json, verify.report(checks, outcomes, info, args.quick))
         print(f"wrote {args.json}", file=sys.stderr)
+    if args.record:
+        for path in verify.record(checks, outcomes, info, args.quick):
+            print(f"recorded {path}", file=sys.stderr)
     return 0 if verify.passed(outcomes) else 1
 
 
@@ -351,6 +357,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH", help="also write the table and run info as JSON")
     p.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: one per core)")
     p.add_argument("--scheduler", metavar="ADDR", help="a running Dask scheduler instead of a local cluster")
+    p.add_argument("--record", action="store_true",
+                   help="keep each lab's outcomes as its recorded run (what notebooks and the README show)")
     p.set_defaults(func=cmd_verify)
     return top
 

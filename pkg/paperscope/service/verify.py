@@ -7,11 +7,14 @@ evaluated here and printed as one row each: lab, claim, values per seed, thresho
 and PASS / FAIL / KNOWN-FAIL / UNEXPECTED-PASS (ERROR when the measurement raised).
 """
 
+import datetime
 import json
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+from .. import claims as declared_claims
 from ..core import claims as cl
 from ..core.device import apply_thread_policy
 from ..core.errors import ParamError
@@ -136,3 +139,21 @@ def report(checks: list[Check], outcomes: list[cl.Outcome], info: dict, quick: b
 
 def write_json(path: str, record: dict) -> None:
     atomic_write(path, json.dumps(record, indent=2, default=str) + "\n")
+
+
+def record(checks: list[Check], outcomes: list[cl.Outcome], info: dict, quick: bool) -> list[Path]:
+    """Keep each lab's outcomes as its recorded run (``paperscope.claims.recorded``), the one
+    place the notebooks and the README read measured numbers from. Only labs whose every
+    declared claim was checked are recorded."""
+    written = []
+    for slug in dict.fromkeys(c.lab for c in checks):
+        lab = get_lab(slug)
+        rows = [{**o.row(), "size": c.size} for c, o in zip(checks, outcomes) if c.lab == slug]
+        if len(rows) != len(cl.claims_of(slug)):
+            continue
+        entry = {"lab": slug, "size": "quick" if quick else "paper",
+                 "date": datetime.date.today().isoformat(), "code": code_version(),
+                 "seconds": round(info["seconds"], 1), "workers": info["workers"], "claims": rows}
+        path = declared_claims.recorded_path(lab.name)
+        written.append(atomic_write(path, json.dumps(entry, indent=1, default=str) + "\n"))
+    return written

@@ -95,6 +95,26 @@ def export(slug: str, lab_params, frame, path: str, previous=()):
     return write(get_lab(slug), lab_params, frame, path, previous)
 
 
+def reproduced(slug: str):
+    """What the lab's declared claims measured in their recorded ``paperscope verify`` run: one row
+    per claim (wording, value per seed, threshold, status), with the run's size, date and code.
+    Numbers live only there: re-run ``paperscope verify SLUG --record`` to refresh them."""
+    import pandas as pd
+
+    from ..claims import recorded, summary
+
+    lab = get_lab(slug)
+    record = recorded(lab.name)
+    if record is None:
+        return pd.DataFrame().style.set_caption(f"{slug}: no recorded run yet (paperscope verify {slug} --record)")
+    number = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)  # "inf" arrives as text
+    rows = [{"claim": r["claim"], "wording": r["text"], "values (per seed)": ", ".join(map(number, r["values"])),
+             "threshold": f"{r['direction']} {r['threshold']:g}", "status": r["status"]} for r in record["claims"]]
+    caption = (f"{summary(record)}: {record['seconds']:.0f} s on {record['workers']} workers, "
+               f"code {record['code']}")
+    return pd.DataFrame(rows).style.hide(axis="index").set_caption(caption)
+
+
 FALLBACK_AFTER_S = 20.0  # an idle kernel and still no Panel front end: show the ipywidgets view
 
 
