@@ -7,6 +7,10 @@ browser's own clock:
   the first paint whose spectra hold the new run's data;
 - redraw rate: distinct data updates per second reaching the page while a long run streams.
 
+``--labs all`` (or slugs) instead times, for each lab at its quick size, a notch of its first
+slider to the first new data the page receives (a source's columns or a rebuilt plot), the
+promise of issue 12: within 0.5 s.
+
 Prints a table. (A standalone script rather than one of ``paperscope bench``'s ratio cases:
 these are latencies of the whole stack, server to browser.)
 """
@@ -55,6 +59,37 @@ def slider_latencies(browser, base, moves):
     return latencies
 
 
+def first_data_latencies(browser, base, slug, moves):
+    """Seconds from a notch of the lab's first slider to the first new data on the page."""
+    page = browser.new_page()
+    page.goto(f"{base}/{slug}")
+    page.wait_for_function("window.Bokeh && Bokeh.documents.length > 0", timeout=60000)
+    page.evaluate((ROOT / "tests/ui/live.js").read_text())
+    page.wait_for_selector("text=Done in", timeout=120000)
+    page.evaluate("paperscope.watch()")
+    handle = page.locator(".noUi-handle").first
+    latencies = []
+    for i in range(moves):
+        handle.focus()
+        t0 = page.evaluate("performance.now()")
+        handle.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
+        page.wait_for_function(f"window.__dataChanges.some(t => t > {t0})", polling="raf", timeout=60000)
+        latencies.append((page.evaluate(f"window.__dataChanges.find(t => t > {t0})") - t0) / 1000)
+        page.wait_for_function(f"window.__runsDone.some(t => t > {t0})", timeout=180000)
+    page.close()
+    return latencies
+
+
+def per_lab(browser, base, slugs, moves) -> list:
+    rows = []
+    for slug in slugs:
+        seconds = first_data_latencies(browser, base, slug, moves)
+        flag = "" if statistics.median(seconds) <= 0.5 else "  over 0.5 s"
+        rows.append((f"{slug}: slider -> first new data, median / max of {moves}",
+                     f"{statistics.median(seconds):.2f} / {max(seconds):.2f} s{flag}"))
+    return rows
+
+
 def redraw_rate(browser, base, query, seconds=5.0):
     page = open_app(browser, base + "/rich-lazy?steps=20000" + query)
     page.evaluate("paperscope.watch()")
@@ -71,12 +106,19 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--moves", type=int, default=8, help="slider moves to time")
+    parser.add_argument("--labs", nargs="+", metavar="SLUG", help="time every named lab ('all': every lab) instead")
     args = parser.parse_args()
 
     base, server = start_server()
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            if args.labs:
+                from paperscope.core.registry import all_labs
+
+                slugs = [lab.slug for lab in all_labs()] if args.labs == ["all"] else args.labs
+                print(format_measures(per_lab(browser, base, slugs, args.moves)))
+                return
             latencies = slider_latencies(browser, base, args.moves)
             rate_quick = redraw_rate(browser, base, "")
             rate_default = redraw_rate(browser, base, "&hidden_size=100&probe_size=32")

@@ -1,9 +1,9 @@
-"""Unit and claim tests for the SELU lab's computation (paperscope.labs.selu).
+"""Unit tests for the SELU lab's computation (paperscope.labs.selu).
 
 The moment map is checked against numerical quadrature and Monte Carlo and against the paper's
 printed Jacobian; Theorems 1-3 are checked on dense grids of their domains; the stacked
-trainer against torch.nn reference models trained with torch.optim; the paper's claims over
-three seeds at declared sizes.
+trainer against torch.nn reference models trained with torch.optim. The paper's claims (A1-A4)
+are declared in paperscope.claims.selu and checked by tests/test_claims.py (Test_selu).
 """
 
 import json
@@ -344,81 +344,3 @@ def test_params_are_declared_with_bounds_and_docs():
         if isinstance(p, param.Number) and name != "seed":
             assert p.bounds is not None and p.softbounds is not None, name
     assert set(sl.Params.QUICK) <= set(sl.Params.names())
-
-
-# --- the paper's claims ---------------------------------------------------------------------
-# A1-A3 are the spec's claims; A4 is the paper's alpha-dropout statement. Sizes: A2 uses 512
-# random inputs (the spec: 1024) and A3 width 96 without the tanh nets (the spec: 128), to fit
-# the CPU test budget. At width 64 A3's roughness comparison is marginal: SELU 0.027 / 0.011 /
-# 0.028 against ReLU+BN 0.026 / 0.030 / 0.045 (seeds 0-2); at 96 and 128 SELU's is 0.008-0.009
-# for every seed against 0.036-0.088.
-
-SEEDS = (0, 1, 2)
-A3_ACTIVATIONS = ("selu", "relu", "relu-bn")
-
-
-@pytest.mark.claim
-def test_a1_fixed_point_and_contraction():
-    mu_t, nu_t = sl.selu_moments(0.0, 1.0, 0.0, 1.0)
-    assert abs(float(mu_t)) < 1e-10 and abs(float(nu_t) - 1) < 1e-10
-    assert 0.786 <= sl.spectral_norm(sl.map_jacobian(0.0, 1.0)) <= 0.789
-    mu, nu = np.meshgrid(np.linspace(-1, 1, 41), np.linspace(0.2, 3, 57))
-    end = sl.iterate_map(mu, nu, 0.0, 1.0, steps=20)[-1]
-    assert np.hypot(end[..., 0], end[..., 1] - 1).max() < 0.02
-
-
-@pytest.fixture(scope="module")
-def propagation_64():
-    """Last-layer (mean, var) ``(S, C, A)`` after 64 layers of width 256, scales 0.5 and 3."""
-    P = sl.Propagation(width=256, n_inputs=512, input_shift=0.5, input_scales=(0.5, 3.0), seeds=SEEDS)
-    for _ in range(64):
-        P.step()
-    return tuple(t.numpy() for t in P.stats())
-
-
-@pytest.mark.claim
-def test_a2_selu_self_normalizes_tanh_collapses_relu_keeps_the_scale(propagation_64):
-    mean, var = propagation_64
-    selu, relu, tanh = (sl.ACTIVATIONS.index(a) for a in ("selu", "relu", "tanh"))
-    assert (np.abs(mean[..., selu]) < 0.1).all(), mean[..., selu]
-    assert ((0.7 < var[..., selu]) & (var[..., selu] < 1.4)).all(), var[..., selu]
-    assert (var[..., tanh] < 0.1).all(), var[..., tanh]
-    assert (var[:, 1, relu] / var[:, 0, relu] > 4).all(), var[..., relu]
-
-
-@pytest.fixture(scope="module")
-def trained_32():
-    """Per-epoch losses ``(E, A, S)`` of depth-32 nets over 40 epochs (lr 0.02, batch 64)."""
-    tr = sl.Trainer(activations=A3_ACTIVATIONS, seeds=SEEDS, depth=32, width=96, lr=0.02, batch_size=64)
-    history = []
-    for _ in range(40):
-        total = 0
-        for idx in tr.epoch_batches():
-            total = total + tr.step(idx) * idx.shape[1]
-        history.append((total / tr.n_train).numpy())
-    tr.release()
-    return np.array(history)
-
-
-@pytest.mark.claim
-def test_a3_deep_selu_nets_train_to_a_lower_loss_and_more_smoothly(trained_32):
-    loss = {a: trained_32[-1, i] for i, a in enumerate(A3_ACTIVATIONS)}  # (S,) each
-    rough = {a: np.array([sl.roughness(trained_32[:, i, s]) for s in range(len(SEEDS))])
-             for i, a in enumerate(A3_ACTIVATIONS)}
-    assert loss["selu"].mean() < 0.1 * loss["relu-bn"].mean(), loss
-    assert loss["selu"].mean() < 0.1 * loss["relu"].mean(), loss
-    assert rough["selu"].mean() < rough["relu-bn"].mean(), rough
-
-
-@pytest.mark.claim
-def test_a4_alpha_dropout_keeps_the_fixed_point_standard_dropout_breaks_it():
-    out = {}
-    for kind in ("alpha", "standard"):
-        P = sl.Propagation(activations=("selu",), width=256, n_inputs=512, input_shift=0.5,
-                           input_scales=(2.0,), seeds=SEEDS, dropout=0.1, dropout_kind=kind)
-        for _ in range(64):
-            P.step()
-        out[kind] = tuple(t[:, 0, 0].numpy() for t in P.stats())  # (S,) mean, var
-    mean, var = out["alpha"]
-    assert (np.abs(mean) < 0.05).all() and ((0.9 < var) & (var < 1.1)).all(), out["alpha"]
-    assert (out["standard"][1] > 1.3).all(), out["standard"]

@@ -32,7 +32,9 @@ window.paperscope = {
     window.__runsDone = [];
     Bokeh.documents[0].on_change((event) => {
       const model = event.model || (event.column_source);
-      if (model && (model.type === "ColumnDataSource" || (model.constructor && model.constructor.name === "ColumnDataSource"))) {
+      const isSource = model && (model.type === "ColumnDataSource" || (model.constructor && model.constructor.name === "ColumnDataSource"));
+      // New data arrives in place (a source's columns) or as a rebuilt plot (a layout's children).
+      if (isSource || event.attr === "children") {
         window.__dataChanges.push(performance.now());
       } else if (event.attr === "text" && String(event.value).includes("Done in")) {
         window.__runsDone.push(performance.now());
