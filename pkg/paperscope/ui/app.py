@@ -8,7 +8,6 @@ update to land before offering the next, so a slow browser gets fewer, newer fra
 
 import io
 import json
-import math
 import re
 import threading
 import time
@@ -17,17 +16,17 @@ import weakref
 import holoviews as hv
 import numpy as np
 import panel as pn
-import param
 
 from ..core.errors import ParamError
 from ..core.export import provenance
-from ..core.params import coerce, log_stops
+from ..core.params import coerce
 from ..core.queue import shared_queue_for
 from ..core.registry import get_lab
 from ..core.runner import DONE, ERROR, RUNNING, Runner
 from ..service.run_cache import reading_cache
 from ..views import style
 from ..views.figure import FORMATS, render_bytes
+from .controls import panel_controls
 from .live import LiveFigure
 from .page import page
 
@@ -45,64 +44,6 @@ def extension(inline: bool = False) -> None:
     pn.extension(inline=inline, notifications=not inline)
     hv.extension("bokeh", inline=inline)
     style.apply_defaults()  # hv.extension resets option defaults
-
-
-def _widget_options(params) -> dict:
-    """Sliders report on release (value_throttled), so a drag starts one run, not fifty; float
-    sliders get a step and a readout fine enough for their soft range (e.g. lr in 1e-3..1e-2)."""
-    options = {}
-    for name in params.names():
-        p = params.param[name]
-        options[name] = {}
-        if not isinstance(p, param.Number):
-            continue
-        options[name]["throttled"] = True
-        lo, hi = p.get_soft_bounds()
-        if not isinstance(p, param.Integer) and lo is not None and hi is not None and hi > lo:
-            step = 10.0 ** math.floor(math.log10((hi - lo) / 100))
-            decimals = max(0, -int(math.floor(math.log10(step))))
-            options[name].update(type=pn.widgets.FloatSlider, step=step, format=f"0.{'0' * decimals}")
-    return options
-
-
-def log_slider(params, name: str) -> pn.widgets.DiscreteSlider:
-    """A slider over the log-spaced stops of ``name`` (``LabParams.LOG_SCALE``), linked both
-    ways; a value set elsewhere (a link, the notebook) becomes a stop of its own."""
-    p = params.param[name]
-    value = getattr(params, name)
-    widget = pn.widgets.DiscreteSlider(name=p.label, options=log_stops(p, value), value=float(value),
-                                       formatter="%.3g")
-
-    def to_params(event):
-        setattr(params, name, event.new)
-
-    def to_widget(event):
-        if float(event.new) not in widget.options:
-            widget.options = log_stops(p, event.new)
-        widget.value = float(event.new)
-    widget.param.watch(to_params, "value_throttled")
-    params.param.watch(to_widget, name)
-    return widget
-
-
-def controls(params) -> tuple[dict, pn.Column]:
-    """One widget per parameter, linked both ways, each with its ``doc`` as a tooltip."""
-    widgets, rows = {}, []
-    for name, options in _widget_options(params).items():
-        p = params.param[name]
-        options = dict(options)
-        kind = options.pop("type", None) or pn.Param.widget_type(p)
-        if name in type(params).LOG_SCALE:
-            widget = widgets[name] = log_slider(params, name)
-        else:
-            widget = widgets[name] = kind.from_param(p, **options)
-        if "description" in widget.param:
-            widget.description = p.doc
-            rows.append(widget)
-        else:  # sliders and checkboxes have no tooltip of their own
-            margin = (22, 0, 0, -8) if isinstance(p, param.Number) else (8, 0, 0, -8)
-            rows.append(pn.Row(widget, pn.widgets.TooltipIcon(value=p.doc, margin=margin)))
-    return widgets, pn.Column(*rows, sizing_mode="stretch_width")
 
 
 class LabApp:
@@ -134,7 +75,7 @@ class LabApp:
                                                bar_color="primary")
         self.plots = pn.FlexBox(*[pn.pane.Bokeh(hv.render(style.placeholder(title), backend="bokeh"))
                                   for title in self.views.PLOTS], sizing_mode="stretch_width")
-        self.widgets, self.controls = controls(self.params)
+        self.widgets, self.controls = panel_controls(self.params)
         self.preset = pn.widgets.RadioButtonGroup(name="Size", options=["quick", "default"],
                                                   value=preset, button_type="default")
         self.preset.param.watch(self._apply_preset, "value")
@@ -171,9 +112,7 @@ class LabApp:
         self.runner.close()
 
     def _params_changed(self, *events) -> None:
-        if self._sync_url:
-            pn.state.location.update_query(**{e.name: _url_value(e.new) for e in events})
-        self.start()
+        self.start()  # the URL follows through Panel's location sync
 
     def _apply_preset(self, event) -> None:
         cls = type(self.params)
@@ -183,13 +122,19 @@ class LabApp:
 
     # -- URL state ----------------------------------------------------------------------------
     def _read_url(self) -> None:
-        """Apply ?name=value pairs; a bad one shows a visible notice and keeps the default."""
-        values, problems = values_from_query(type(self.params), pn.state.location.query_params)
+        """Apply ?name=value pairs, then keep URL and parameters in sync with Panel's
+        ``location.sync``. What it lacks is done here first: Panel applies a query all or
+        nothing and silently, so each pair is checked on its own (``core.params.coerce``) and a
+        bad one is dropped from the link with a visible notice, keeping the default."""
+        location = pn.state.location
+        values, problems = values_from_query(type(self.params), location.query_params)
         if values:
             self.params.param.update(**values)
         if problems:
             self.notice.object = "Ignored from the link (defaults kept): " + "; ".join(problems)
             self.notice.visible = True
+        location.search = ""  # sync() writes every parameter back, the refused pairs not among them
+        location.sync(self.params, self.params.names())
 
     # -- frames and states (delivery thread -> event loop) ------------------------------------
     def _on_loop(self, fn, *args) -> None:
@@ -466,9 +411,6 @@ def _url_text(raw) -> str:
         return ",".join(str(v) for v in raw)
     return str(raw)
 
-
-def _url_value(value):
-    return ",".join(str(v) for v in value) if isinstance(value, list) else value
 
 
 def build_app(slug: str, **kwargs):

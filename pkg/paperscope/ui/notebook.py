@@ -1,13 +1,15 @@
 """Notebook helpers: ipywidgets controls from a lab's ``Params``, headless runs with a progress
 bar, the lab's figure, and the live Panel app inlined for offline JupyterLab."""
 
+import traceback
+
 import ipywidgets as widgets
-import param
 from tqdm.auto import tqdm
 
-from ..core.params import log_stops, quick_mode
+from ..core.params import quick_mode
 from ..core.registry import get_lab
 from ..core.runner import run_to_end
+from .controls import ipywidget_controls
 
 
 def setup() -> None:
@@ -22,45 +24,10 @@ def params(slug: str, **overrides):
     return get_lab(slug).Params.preset("quick" if quick_mode() else "default", **overrides)
 
 
-def _widget(p: param.Parameter, name: str, value, log_scale: bool = False):
-    common = {"description": name, "description_tooltip": p.doc, "value": value,
-              "style": {"description_width": "120px"}, "continuous_update": False}
-    if isinstance(p, param.Boolean):
-        return widgets.Checkbox(**{k: v for k, v in common.items() if k != "continuous_update"})
-    if isinstance(p, param.Selector):
-        common.pop("continuous_update")
-        return widgets.Dropdown(options=list(p.objects), **common)
-    if isinstance(p, param.Number) and log_scale:
-        common.pop("continuous_update")
-        return widgets.SelectionSlider(options=log_stops(p, value), continuous_update=False, **common)
-    if isinstance(p, param.Number):
-        lo, hi = p.get_soft_bounds()
-        lo = value if lo is None else min(lo, value)
-        hi = value if hi is None else max(hi, value)
-        if isinstance(p, param.Integer):
-            return widgets.IntSlider(min=lo, max=hi, **common)
-        return widgets.FloatSlider(min=lo, max=hi, step=(hi - lo) / 200 or 0.01, readout_format=".3g", **common)
-    common.pop("continuous_update")
-    return widgets.Text(value=str(value), description=name, description_tooltip=p.doc)
-
-
-def _show(w, event, log_scale: bool) -> None:
-    """Show a value set elsewhere; a log slider gains it as a stop if it is not one."""
-    if log_scale and event.new not in w.options:
-        w.options = log_stops(event.cls.param[event.name], event.new)
-    w.value = event.new
-
-
 def controls(lab_params) -> widgets.VBox:
-    """ipywidgets for every parameter, kept in sync with ``lab_params`` both ways."""
-    rows = []
-    for name in lab_params.names():
-        log_scale = name in type(lab_params).LOG_SCALE
-        w = _widget(lab_params.param[name], name, getattr(lab_params, name), log_scale)
-        w.observe(lambda change, name=name: setattr(lab_params, name, change["new"]), names="value")
-        lab_params.param.watch(lambda event, w=w, log_scale=log_scale: _show(w, event, log_scale), name)
-        rows.append(w)
-    return widgets.VBox(rows)
+    """ipywidgets for every parameter, kept in sync with ``lab_params`` both ways (the app's
+    mapping, ``ui.controls``)."""
+    return ipywidget_controls(lab_params)
 
 
 def run(slug: str, lab_params):
@@ -74,6 +41,11 @@ def run(slug: str, lab_params):
         bar.refresh()
     try:
         return run_to_end(lab.run, lab_params, advance)
+    except Exception as exc:
+        # The kernel keeps the last error (sys.last_traceback) and with it the failed run's
+        # frames: clear their locals so its tensors go now, not at the next error.
+        traceback.clear_frames(exc.__traceback__)
+        raise
     finally:
         bar.close()
 
