@@ -6,6 +6,7 @@ import pytest
 
 from paperscope.core.errors import DivergenceError, PaperscopeError
 from paperscope.core.frames import Frame, check_finite
+from paperscope.core.memo import Memo
 from paperscope.core.runner import DONE, ERROR, RUNNING, Runner, run_to_end
 
 
@@ -94,3 +95,25 @@ def test_run_to_end_and_check_finite():
         check_finite(float("nan"), step=4, what="loss", hint="lower lr")
     with pytest.raises(PaperscopeError):
         run_to_end(lambda p: iter(()), None)
+
+
+def test_each_runner_is_a_session_and_its_close_frees_what_it_alone_held():
+    models = Memo("test runner sessions", size=10)
+
+    def train_or_reuse(key):
+        if models.get(key) is None:
+            models.put(key, f"model {key}")
+        yield Tick(step=1, total_steps=1, tag=key, metrics={})
+
+    rec = Recorder()
+    a, b = (Runner(train_or_reuse, rec.on_frame, rec.on_state) for _ in range(2))
+    for runner, key in ((a, "shared"), (a, "only a"), (b, "shared")):
+        runner.submit(key)
+        assert runner.wait(timeout=5)
+    run_to_end(train_or_reuse, "cli")  # no session: kept by the bound alone
+    assert a.session_id != b.session_id
+    assert models.holders("shared") == {a.session_id, b.session_id}
+    a.close()
+    assert "only a" not in models and models.holders("shared") == {b.session_id}
+    b.close()
+    assert "shared" not in models and [k for k, _ in models.items()] == ["cli"]

@@ -1,6 +1,6 @@
 """The Smooth Diffusion app without a browser: a run fills every plot and the status line, an
-evaluation-only knob redraws from the cache, a new λ retrains only its model, a collapse is
-announced. (Compute and claim tests: test_smooth_diffusion_compute.py.)"""
+evaluation-only knob redraws from the cache, a new λ retrains only its model (and closing the session
+frees the models), a collapse is announced. (Compute and claim tests: test_smooth_diffusion_compute.py.)"""
 
 
 import pytest
@@ -41,6 +41,11 @@ def test_a_new_lambda_restarts_and_trains_only_its_model(app):
     assert app.frame.total_steps == 30 + 3 + 1 and app.frame.reg_weight == 1.0
     assert list(app.frame.trade_lambda) == [0.0, 0.3, 1.0]
     assert "λ = 1" in app.status.object
+    # The session holds what it trained (pre-training, fine-tunes at λ = 0, 0.3, 1) until it closes.
+    assert len(sd.MODELS) == 4
+    assert all(sd.MODELS.holders(key) == {app.runner.session_id} for key, _ in sd.MODELS.items())
+    app.close()  # what Panel's on_session_destroyed calls
+    assert len(sd.MODELS) == 0
 
 
 def test_a_collapse_is_announced_in_the_status_line(app):
@@ -54,7 +59,7 @@ def test_a_collapse_is_announced_in_the_status_line(app):
 def test_lambda_moves_on_a_log_scale_including_zero():
     import param
 
-    from paperscope.ui.app import controls
+    from paperscope.ui.controls import panel_controls as controls
 
     params = sd.Params.preset("quick")
     widgets, _ = controls(params)

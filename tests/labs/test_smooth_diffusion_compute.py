@@ -6,7 +6,11 @@ numpy. The paper's claims are declared in paperscope.claims.smooth_diffusion and
 tests/test_claims.py (and ``paperscope verify smooth-diffusion``).
 """
 
+import collections
+import gc
+import itertools
 import math
+import weakref
 
 import numpy as np
 import pytest
@@ -329,6 +333,33 @@ def test_first_frame_comes_fast_and_frames_stream():
     seen = [next(frames) for _ in range(5)]
     frames.close()
     assert seen[-1].step > 0
+
+
+def _live_tensors() -> dict:
+    return {id(o): o for o in gc.get_objects() if isinstance(o, torch.Tensor)}
+
+
+@pytest.mark.parametrize("mode, warm", [("scratch", False), ("finetune", True)])
+def test_closing_a_run_frees_every_tensor_the_memo_does_not_keep(mode, warm):
+    """The framework closes a cancelled run's generator: its trainers, optimiser state and data
+    must go then, not at some later garbage collection (as they would if a reference cycle, a
+    closure naming itself, held them). Only the memo's trained models stay."""
+    if warm:  # the pre-trained and fine-tuned models come from the memo
+        list(sd.run(quick(mode=mode)))
+    gc.collect()
+    before = set(_live_tensors())
+    gc.disable()  # only reference counting may free them
+    try:
+        frames = sd.run(quick(mode=mode, train_steps=2000 if not warm else 60, reg_weight=1.0))
+        collections.deque(itertools.islice(frames, 3), maxlen=0)  # into training; frames not kept
+        made = [weakref.ref(t) for i, t in _live_tensors().items() if i not in before]
+        assert made, "the test saw no tensor of the run: it would prove nothing"
+        frames.close()
+        kept = {id(t) for _, item in sd.MODELS.items() for t in [*item.net.weights, *item.net.biases]}
+        left = [r() for r in made if r() is not None and id(r()) not in kept]
+        assert not left, f"{len(left)} of the run's {len(made)} tensors outlive its close, e.g. {left[0].shape}"
+    finally:
+        gc.enable()
 
 
 def test_too_large_a_lambda_is_reported_as_collapsed():

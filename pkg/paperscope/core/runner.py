@@ -10,6 +10,10 @@ One :class:`Runner` per session owns two threads:
   the last frame of a run is always delivered, and state changes ("running", "done", "error")
   are never dropped. Frames and states of a superseded generation are discarded.
 
+Each runner is one session (``session_id``): its compute thread runs inside
+:func:`~paperscope.core.memo.session`, so what the lab keeps in a :class:`~paperscope.core.memo.Memo`
+is held while the runner lives and freed when it closes.
+
 In workshop mode (``queue_for``) every frame is computed in a turn of a shared
 :class:`~paperscope.core.queue.FairQueue`, so many sessions share the cores round-robin.
 
@@ -27,10 +31,12 @@ from collections.abc import Callable, Iterator
 from .device import apply_thread_policy
 from .errors import PaperscopeError
 from .frames import Frame
+from .memo import release_gpu_memory, session
 from .queue import FairQueue
 
 RUNNING, DONE, ERROR = "running", "done", "error"
 FIRST_FRAME_WAIT_S = 2.0  # a new run pauses after its first frame until it is drawn (or this long)
+_SESSION_IDS = itertools.count(1)  # never reused, unlike id(): a late release cannot hit a newer session
 
 
 def describe_error(exc: BaseException) -> str:
@@ -64,6 +70,7 @@ class Runner:
         self._settled = 0  # newest generation whose final state has been delivered
         self._shown = threading.Event()  # set when the running job's first frame is on screen
         self._closed = False
+        self.session_id = f"runner-{next(_SESSION_IDS)}"
         self._workers = [threading.Thread(target=self._compute_loop, name="paperscope-compute", daemon=True),
                          threading.Thread(target=self._deliver_loop, name="paperscope-deliver", daemon=True)]
         for worker in self._workers:
@@ -106,7 +113,8 @@ class Runner:
         return True
 
     def close(self) -> None:
-        """Cancel and let both threads end (frees the lab's tensors via generator close)."""
+        """Cancel and let both threads end (frees the lab's tensors via generator close, and
+        the memo entries only this session held: the compute thread releases them as it ends)."""
         self._shown.set()
         with self._cv:
             self._closed = True
@@ -115,7 +123,7 @@ class Runner:
         for worker in self._workers:
             if worker is not threading.current_thread():
                 worker.join(timeout=5)
-        _release_gpu_memory()
+        release_gpu_memory()
 
     # -- compute thread -----------------------------------------------------------------------
     def _current(self, generation: int) -> bool:
@@ -123,6 +131,11 @@ class Runner:
 
     def _compute_loop(self) -> None:
         apply_thread_policy(self._threads)
+        # Released by this thread as it ends, after its last run: no use can follow the release.
+        with session(self.session_id):
+            self._serve_jobs()
+
+    def _serve_jobs(self) -> None:
         while True:
             with self._cv:
                 while self._job is None and not self._closed:
@@ -202,16 +215,6 @@ class Runner:
             callback(*args)
         except Exception:  # a broken redraw must not kill the delivery thread
             traceback.print_exc()
-
-
-def _release_gpu_memory() -> None:
-    """Hand the CUDA caching allocator's free blocks back once a session's tensors are gone (a
-    server that ran for a day otherwise keeps the peak of every session reserved)."""
-    import sys
-
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.empty_cache()
 
 
 def run_to_end(compute: Callable[[object], Iterator[Frame]], params,

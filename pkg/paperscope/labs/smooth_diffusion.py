@@ -64,9 +64,10 @@ What this module implements (CPU-sized; the same code runs on CUDA):
   > 2x the baseline's), stopped denoising (diffusion loss > 2x the baseline's: with Adam a huge
   lambda means "the penalty alone") or whose samples all look alike gets ``collapsed = True`` and
   a warning instead of an ISTD that would be read as smoothness;
-* trained models are cached in-process (LRU) per training configuration, seed and device, so an
+* trained models are kept in the framework's memo (``core.memo``: bounded LRU, held while the
+  sessions that used them live) per training configuration, seed and device, so an
   evaluation-only knob (DDIM steps, slerp/lerp, pairs, samples) only re-evaluates, a new lambda
-  trains only its own model, and the trade-off curve collects every cached lambda.
+  trains only its own model, and the trade-off curve collects every kept lambda.
 
 Sizes: the defaults (H = 128, batch 128, lr 2e-3, 2000 steps) differ from the spec's toy (H = 256,
 batch 256, lr 1e-3, 1500 steps), which is reachable through the knobs; measured there: from scratch
@@ -86,9 +87,6 @@ monotonicity of ISTD in lambda (lowest at lambda = 0.03-0.1 in a sweep; large la
 
 import importlib.util
 import math
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -103,7 +101,9 @@ import torch.nn.functional as F
 from paperscope.core.device import resolve_device
 from paperscope.core.errors import PaperscopeError
 from paperscope.core.frames import Frame, check_finite, to_host
+from paperscope.core.memo import Memo
 from paperscope.core.optim import Adam
+from paperscope.core.pacing import Interval, Pacer
 from paperscope.core.paper import Paper
 from paperscope.core.params import LabParams
 from paperscope.core.seeding import torch_generator
@@ -144,11 +144,13 @@ N_V_BINS = 30
 N_T_BINS = 10
 LORA_RANK = 8  # train.sh of the public code: LoRA rank 8
 EVAL_SEED = 20231207  # the fixed evaluation set (pairs, sample latents, digits) for every run
-INTERIM_S = 0.05  # a frame at least this often while training
 INTERIM_EVAL_S = (0.6, 1.5)  # first interim filmstrip after 0.6 s of training, then every 1.5 s
 INTERIM_PAIRS, INTERIM_DDIM = 16, 10  # interim ISTD: few pairs, few DDIM steps
 N_LOG = 300  # logged training points per phase
-CACHE_SIZE = 12  # trained models kept in the in-process cache
+CACHE_SIZE = 12  # trained models kept in the memo
+# A model is ~0.2 MB at H = 128 but ~137 MB at H = 4096: bound the bytes too, so twelve wide
+# models cannot fill a GPU shared by a workshop.
+CACHE_BYTES = 1 << 30
 COLLAPSE_QUALITY = 2.0  # quality proxy this many times the baseline's: collapsed
 COLLAPSE_LOSS = 2.0  # final diffusion loss this many times the baseline's: collapsed
 COLLAPSE_DIVERSITY = 0.3  # sample spread below this fraction of the data's: collapsed
@@ -739,7 +741,7 @@ def collapse_warning(cand: dict, base: dict | None, reference_spread: float) -> 
 
 
 # --------------------------------------------------------------------------------------------
-# The in-process cache of trained models
+# Trained models, kept in the framework's memo
 
 
 @dataclass(eq=False)
@@ -752,49 +754,18 @@ class Trained:
     summaries: dict = field(default_factory=dict)
 
 
-class ModelCache:
-    """A small thread-safe LRU cache: key -> :class:`Trained` (shared by every session)."""
-
-    def __init__(self, size: int = CACHE_SIZE):
-        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
-
-    def get(self, key):
-        with self._lock:
-            item = self._items.get(key)
-            if item is not None:
-                self._items.move_to_end(key)
-            return item
-
-    def put(self, key, item: Trained) -> None:
-        with self._lock:
-            self._items[key] = item
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-    def items(self) -> list:
-        with self._lock:
-            return list(self._items.items())
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-CACHE = ModelCache()
+MODELS = Memo("smooth-diffusion models", size=CACHE_SIZE, max_bytes=CACHE_BYTES)  # key -> Trained
 
 
 def clear_cache() -> None:
     """Forget every trained model (tests use it to time training)."""
-    CACHE.clear()
+    MODELS.clear()
 
 
 def model_key(params: Params, lam: float, device, stage: str) -> tuple:
-    """Everything that shapes a trained model. The last two entries are λ and the EMA decay (None
-    at λ = 0, which never uses it): the trade-off curve collects keys equal up to those two."""
+    """Everything that shapes a trained model (the dtype is always float32), so sessions share a
+    model safely. The last two entries are λ and the EMA decay (None at λ = 0, which never uses
+    it): the trade-off curve collects keys equal up to those two."""
     common = (stage, params.hidden, params.batch_size, float(params.lr), params.train_steps,
               params.finetune_steps if stage == "finetune" else None, params.seed, str(device))
     return (*common, float(lam), float(params.ema_decay) if lam > 0 else None)
@@ -854,18 +825,11 @@ def _v_views(v: np.ndarray, t: np.ndarray):
 
 
 def run(params: Params) -> Iterator[SmoothFrame]:
-    """Train (or fetch from the cache) the λ = 0 baseline and the λ model, evaluate; yield frames."""
-    live = {}
-    try:
-        yield from _run(params, live)
-    finally:
-        # A cancelled generator may be collected much later: drop the optimiser state now.
-        for trainer, _ in live.values():
-            trainer.release()
-        live.clear()
+    """Train (or fetch from the memo) the λ = 0 baseline and the λ model, evaluate; yield frames.
 
-
-def _run(params: Params, live: dict) -> Iterator[SmoothFrame]:
+    Cancelling closes this generator, which frees its locals (trainers, optimiser state, data)
+    at once: no closure here refers to itself, so no reference cycle waits for the collector.
+    """
     device = resolve_device(params.device)
     dtype = torch.float32
     lam, finetune = float(params.reg_weight), params.mode == "finetune"
@@ -881,9 +845,10 @@ def _run(params: Params, live: dict) -> Iterator[SmoothFrame]:
     keys = [model_key(params, 0.0, device, params.mode), model_key(params, lam, device, params.mode)]
     pre_key = model_key(params, 0.0, device, "scratch") if finetune else None
     nets = {}  # key -> trained K = 1 model, for this run's evaluation
+    live = {}  # key -> (trainer, index) of a model in training
     cached = {}
     for key in {*keys, pre_key} - {None}:
-        item = CACHE.get(key)
+        item = MODELS.get(key)
         if item is not None:
             cached[key], nets[key] = item, item.net
     todo = [(lv, k) for lv, k in dict.fromkeys(((0.0, keys[0]), (lam, keys[1]))) if k not in cached]
@@ -908,7 +873,8 @@ def _run(params: Params, live: dict) -> Iterator[SmoothFrame]:
         phases.append(_Phase("fine-tuning (LoRA)" if finetune else "training", params.mode,
                              [lv for lv, _ in todo], [k for _, k in todo],
                              params.finetune_steps if finetune else params.train_steps, pre_steps, last_rows))
-    trade = [(k, item) for k, item in CACHE.items()
+    # Read without holding them: the curve shows what the memo happens to keep.
+    trade = [(k, item) for k, item in MODELS.items()
              if k[:-2] == keys[0][:-2] and k not in keys and (k[-2] == 0 or k[-1] == keys[1][-1])]
     train_total = sum(p.steps for p in phases)
     total = train_total + 3 + len(trade)
@@ -939,13 +905,13 @@ def _run(params: Params, live: dict) -> Iterator[SmoothFrame]:
     def source(key):
         """Where a slot's model comes from now: a live trainer, a finished model, the pre-trained
         model (fine-tuning not started yet) or, before any training, the fresh initialisation."""
+        if pre_key is not None and key not in live and key not in nets:
+            key = pre_key  # (no recursive call: a closure naming itself would be a reference cycle)
         if key in live:
             trainer, k = live[key]
             return (id(trainer), k), lambda: trainer.member(k)
         if key in nets:
             return key, lambda: nets[key]
-        if pre_key is not None and key != pre_key:
-            return source(pre_key)
         gen = torch_generator(params.seed, device, STREAM_INIT)
         return "fresh", lambda: init_mlp(params.hidden, gen, 1, device, dtype)
 
@@ -1004,12 +970,11 @@ def _run(params: Params, live: dict) -> Iterator[SmoothFrame]:
         # Which display slots each trained model fills (the pre-trained model: both, for now).
         slots = [[s for s, key in enumerate(keys) if key == k] or [0, 1] for k in phase.keys]
         every = log_every(phase.steps)
-        chunk, last_yield = 1, time.perf_counter()
-        next_eval = last_yield + INTERIM_EVAL_S[0]
-        while trainer.step < phase.steps:
-            t0, start = time.perf_counter(), trainer.step
-            out = to_host(trainer.train_steps(min(chunk, phase.steps - trainer.step)))  # (n, 4, K)
-            chunk = max(1, int(chunk * INTERIM_S / max(time.perf_counter() - t0, 1e-6)))
+        pace = Pacer()  # per phase: a fine-tuning step (LoRA, double backward) costs more than pre-training's
+        evals = Interval(INTERIM_EVAL_S[1], first=INTERIM_EVAL_S[0])  # interim filmstrips are slower
+        for n in pace.chunks(phase.steps):
+            start = trainer.step
+            out = to_host(trainer.train_steps(n))  # (n, 4, K)
             check_finite(out[:, 0], step=phase.offset + trainer.step, what=f"the diffusion loss ({phase.name})",
                          hint=hint)
             if trainer.regularise:
@@ -1021,25 +986,28 @@ def _run(params: Params, live: dict) -> Iterator[SmoothFrame]:
                     for k, ks in enumerate(slots):
                         for slot in ks:
                             hist[row, :, slot] = out[i, :, k]
-            done += out.shape[0]
-            now = time.perf_counter()
-            if trainer.step < phase.steps and now >= next_eval:
+            done += n
+            if trainer.step == phase.steps:
+                break  # the phase's last chunk: the final evaluation follows
+            show = pace.due()  # asked first: it also ends the chunk's timing, before any evaluation
+            if evals.due():
                 net, index = pair()
                 s = show_interpolations(net, index, INTERIM_PAIRS, INTERIM_DDIM,
                                         f"{phase.name}, step {phase.offset + trainer.step}: {INTERIM_PAIRS} pairs, "
                                         f"{INTERIM_DDIM} DDIM steps")
                 view["istd_steps"].append(phase.offset + trainer.step)
                 view["istd_trace"].append(s["istd"])
-                next_eval = time.perf_counter() + INTERIM_EVAL_S[1]
-            if trainer.step < phase.steps and now - last_yield > INTERIM_S:
+                evals.reset()  # the next one a full interval after this one ended
+                show = True  # the new filmstrip at once
+                pace.shown()
+            if show:
                 yield frame()
-                last_yield = time.perf_counter()
         # Phase done: keep each model (and its history) for later runs.
         for i, key in enumerate(phase.keys):
             slot = slots[i][0]
             history = hist[first_rows, :, 0] if key == pre_key else hist[:, :, slot]
             nets[key] = trainer.member(i)
-            CACHE.put(key, Trained(nets[key], history.copy()))
+            MODELS.put(key, Trained(nets[key], history.copy()))
             del live[key]
         trainer.release()
 
@@ -1066,7 +1034,7 @@ def _run(params: Params, live: dict) -> Iterator[SmoothFrame]:
     view["collapsed"] = bool(warning)
     ekey = eval_key(params)
     for slot, key in enumerate(keys):
-        item = CACHE.get(key)
+        item = MODELS.get(key)
         if item is not None:
             item.summaries[ekey] = summary[slot]
     done += 1
@@ -1121,7 +1089,7 @@ __all__ = ["PAPER", "Params", "SmoothFrame", "run", "EpsMLP", "init_mlp", "with_
            "step_variation", "svr_penalty", "make_schedule", "ddim_timesteps", "ddim_sample", "ddim_invert",
            "interpolate", "adjacent_distances", "istd", "coefficient_of_variation", "nearest_rms",
            "interpolation_eval", "sample_eval", "v_distribution", "collapse_warning", "make_eval_set",
-           "digits_pixels", "clear_cache", "CACHE", "final_metrics"]
+           "digits_pixels", "clear_cache", "MODELS", "final_metrics"]
 
 
 def final_metrics(overrides: dict) -> dict:
