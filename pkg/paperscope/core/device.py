@@ -8,6 +8,7 @@ thread unless ``PAPERSCOPE_THREADS`` says otherwise; a lone CLI or notebook run 
 default.
 """
 
+import functools
 import os
 
 import torch
@@ -32,6 +33,66 @@ def resolve_device(choice: str = "auto") -> torch.device:
     if choice not in ("cpu", "cuda", "mps"):
         raise ParamError(f"unknown device {choice!r}: expected auto, cpu, cuda or mps")
     return torch.device(choice)
+
+
+@functools.cache
+def supports_dtype(device_type: str, dtype: torch.dtype) -> bool:
+    """Whether tensors of ``dtype`` can live on devices of this type (MPS has no float64)."""
+    if device_type == "cpu":
+        return True
+    try:
+        torch.zeros(1, dtype=dtype, device=device_type)
+    except (TypeError, RuntimeError):
+        return False
+    return True
+
+
+def resolve_device_for(choice: str, dtype: torch.dtype = torch.float64) -> tuple[torch.device, str]:
+    """The device of :func:`resolve_device`, or the CPU when that device cannot hold ``dtype``.
+
+    Returns ``(device, notice)``: the notice says why the run is on the CPU ("" when it is not
+    moved), for the lab to show. Labs whose numerics need float64 (noise floors near 1e-16,
+    long recurrences) ask for it here rather than testing for MPS themselves.
+    """
+    device = resolve_device(choice)
+    if supports_dtype(device.type, dtype):
+        return device, ""
+    name = str(dtype).removeprefix("torch.")
+    return torch.device("cpu"), f"{device.type.upper()} has no {name}: computed on the CPU"
+
+
+# Largest allocation one run may ask for (bytes), per device type: a CPU run shares the server's
+# memory with every other session; an accelerator gets half its memory, at most 16 GiB.
+CPU_LIMIT_BYTES = 2 * 2**30
+ACCEL_LIMIT_BYTES = 16 * 2**30
+
+
+def memory_limit(device: torch.device) -> int:
+    """Bytes one run's largest allocation may take on ``device`` (see the limits above)."""
+    if device.type == "cpu":
+        return CPU_LIMIT_BYTES
+    if device.type == "cuda":
+        total = torch.cuda.get_device_properties(device).total_memory
+        return min(ACCEL_LIMIT_BYTES, total // 2)
+    return ACCEL_LIMIT_BYTES
+
+
+def _size(nbytes: float) -> str:
+    return f"{nbytes / 2**30:.1f} GB" if nbytes >= 2**30 else f"{nbytes / 2**20:.0f} MB"
+
+
+def check_fits(nbytes: float, device: torch.device, what: str, hint: str,
+               limit: float | None = None) -> None:
+    """Refuse, before allocating, sizes whose ``what`` would need more than ``limit`` bytes
+    (default: :func:`memory_limit`), with one line saying how much, where, and what to lower.
+
+    ``check_fits(4 * n * d, device, f"one repetition at n={n}, d={d}", "lower n or d")`` raises
+    ``ParamError("one repetition at n=..., d=... needs ~3.0 GB on cpu (limit 2.0 GB): lower n or d")``.
+    """
+    device = torch.device(device)
+    limit = memory_limit(device) if limit is None else limit
+    if nbytes > limit:
+        raise ParamError(f"{what} needs ~{_size(nbytes)} on {device.type} (limit {_size(limit)}): {hint}")
 
 
 def worker_threads() -> int:

@@ -56,7 +56,6 @@ abstract, the OpenReview/ICML page and a public review were):
 """
 
 import math
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
@@ -65,8 +64,9 @@ import numpy as np
 import param
 import torch
 
-from paperscope.core.device import resolve_device
+from paperscope.core.device import check_fits, memory_limit, resolve_device_for
 from paperscope.core.frames import Frame, check_finite, to_host
+from paperscope.core.pacing import Pacer
 from paperscope.core.paper import Paper
 from paperscope.core.params import LabParams
 from paperscope.core.seeding import torch_generator
@@ -98,8 +98,7 @@ BOUND_RANGE = (0.25, 256.0)  # heat-map rows: λ log-spaced over this range
 FREQ_RANGE = (1.0, 64.0)  # heat-map columns: k log-spaced over this range
 MIN_WIDTH = 25  # the width sweep starts here
 WIDTH_FACTORS = (0.5, 1.0, 2.0)  # the width sweep's targets: k/2, k, 2k
-INTERIM_S = 0.05  # a frame at least this often while the grid fills
-MAX_CHUNK = 16  # rows per batched solve at most (memory: rows x (n + N) x N floats)
+MAX_CHUNK = 16  # rows per batched solve at most (fewer where memory needs: _rows_that_fit)
 FLOOR = 1e-16  # relative errors are clipped here before taking logs
 FEASIBLE = 0.5  # "best λ" is drawn only for columns where some λ gets below this error
 
@@ -410,23 +409,23 @@ def _notice(params: Params, device_note: str) -> str:
     return "; ".join(notes)
 
 
+def _rows_that_fit(params: Params, device: torch.device) -> int:
+    """Heat-map rows per batched solve that fit the device's memory limit, at most MAX_CHUNK.
+    A row holds the stacked ``[H; s I]`` ((n + N) x N), H (n x N) and the test features (T x N)."""
+    n, N = params.n_train, params.width
+    row_bytes = 8 * N * ((n + N) + n + N_TEST)  # float64
+    check_fits(row_bytes, device, f"one heat-map row at n_train={n}, width={N}", "lower n_train or width")
+    return max(1, min(MAX_CHUNK, memory_limit(device) // row_bytes))
+
+
 def run(params: Params) -> Iterator[BandlimitedFrame]:
     """Fit the current cell, sweep the width there, then fill the (λ, k) heat map row by row."""
-    device = resolve_device(params.device)
-    device_note = ""
-    if device.type == "mps":  # MPS has no float64, and the noise floors here need it
-        device, device_note = torch.device("cpu"), "MPS has no float64: computed on the CPU"
+    # The noise floors here (ρ down to 1e-14) need float64: a device without it runs on the CPU.
+    device, device_note = resolve_device_for(params.device, F64)
     problem = make_problem([params.seed], width=params.width, n_train=params.n_train,
                            law=params.weight_law, activation=params.activation,
                            ridge=params.ridge, device=device)
-    try:
-        yield from _run(params, problem, _notice(params, device_note))
-    finally:
-        # A cancelled generator may be collected much later: drop the tensors now.
-        problem.x = problem.x_test = problem.u = None
-
-
-def _run(params: Params, problem: Problem, notice: str) -> Iterator[BandlimitedFrame]:
+    notice = _notice(params, device_note)
     lam, k = float(params.weight_bound), float(params.frequency)
     bounds = log_grid(*BOUND_RANGE, params.n_bounds)
     freqs = log_grid(*FREQ_RANGE, params.n_freqs)
@@ -464,33 +463,31 @@ def _run(params: Params, problem: Problem, notice: str) -> Iterator[BandlimitedF
         )
 
     yield frame()
-    last = time.perf_counter()
+    pace = Pacer(max_chunk=_rows_that_fit(params, problem.x.device))
 
     # Width sweep at this λ: nested prefixes of the same draw, k/2, k and 2k as right-hand sides.
     for w, N in enumerate(widths):
         width_err[w] = to_host(problem.errors([lam], width_freqs, width=int(N))[0, 0])
         check_finite(width_err[w], step=state["step"], what=f"the error at width {N}", hint=hint)
         state["step"] += 1
-        if time.perf_counter() - last > INTERIM_S:
+        if pace.due():
             yield frame()
-            last = time.perf_counter()
 
-    # The heat map, bottom-up in chunks of rows sized to ~INTERIM_S each. The current frequency
-    # rides along as one more right-hand side (the slice plot), for free.
+    # The heat map, bottom-up in chunks of rows sized by the pacer (one batched solve each). The
+    # current frequency rides along as one more right-hand side (the slice plot), for free.
     columns = np.append(freqs, k)
-    chunk, i = 1, 0
-    while i < L:
-        t0 = time.perf_counter()
-        rows = slice(i, min(L, i + chunk))
+    i = 0
+    for n_rows in pace.chunks(L):
+        rows = slice(i, i + n_rows)
         err = to_host(problem.errors(bounds[rows], columns)[0])  # (rows, K + 1)
         check_finite(err, step=state["step"], what=f"the heat map at λ = {bounds[rows][0]:.3g}",
                      hint=hint)
         grid[rows], slice_err[rows] = err[:, :K], err[:, K]
         i = rows.stop
         state["rows"] = i
-        state["step"] += rows.stop - rows.start
-        chunk = min(MAX_CHUNK, max(1, int(chunk * INTERIM_S / max(time.perf_counter() - t0, 1e-6))))
+        state["step"] += n_rows
         if i < L:
+            pace.chunk_done()  # a frame after every chunk: its drawing is not the chunk's time
             yield frame()
     log_err = np.log10(np.maximum(grid, FLOOR))
     state["best"] = smoothed_argmin(log_err, bounds, feasible=FEASIBLE)

@@ -549,13 +549,6 @@ def _quantile_curve(values: np.ndarray, q: int = N_QUANTILES) -> np.ndarray:
 def run(params: Params) -> Iterator[DppFrame]:
     """Draw the designs block by block (every sampler, every n/m); yield complete frames."""
     setup = make_setup(params)
-    try:
-        yield from _run(params, setup)
-    finally:
-        setup.c_star = None  # a cancelled generator may be collected late: drop device tensors
-
-
-def _run(params: Params, setup: Setup) -> Iterator[DppFrame]:
     m, dev = params.m, setup.device
     ratios = setup.ratios
     r_sel = 1 if params.sampler == "dpp" else params.oversampling

@@ -324,29 +324,26 @@ def run(params: Params) -> Iterator[NsdimFrame]:
     x_np, y_np = to_host(X[:, 0]), to_host(Y[:, j])
     heur = heuristic(bounds[:, None], np.array(EPSILONS)[None, :], params.activation)
 
-    try:
-        for k, n in enumerate(widths):
-            s, counts, at_eps, fit, err = decompose(H[..., :n], Y, EPSILONS, eps)
-            check_finite(s, step=k + 1, what=f"the singular values at width {n}",
-                         hint="the feature matrix holds NaN/inf; lower weight_bound")
-            nsdim[k], elm[k] = to_host(at_eps), to_host(err[:, j])
-            for i, w in enumerate(shown):
-                if w == n:
-                    rel = to_host(s[1] / s[1, :1])
-                    spectra[i, : len(rel)] = rel
-            last = k + 1 == K
-            metrics = _metrics(params, bounds, widths, nsdim, elm, eps) if last else None
-            notice = _notice(params, eps, dtype, nsdim[k], bounds)
-            yield NsdimFrame(
-                step=k + 1, total_steps=K, metrics=metrics, activation=params.activation,
-                epsilon=eps, bounds=bounds, widths=np.array(widths), nsdim=nsdim.copy(),
-                elm_error=elm.copy(), epsilons=np.array(EPSILONS), nsdim_eps=to_host(counts),
-                heuristic_eps=heur, shown_widths=shown, spectra=spectra.copy(), x=x_np,
-                target=y_np, fit=to_host(fit[..., j]), target_freq=params.target_freq,
-                freqs=np.array(freqs), freq_error=to_host(err), samples=M, notice=notice,
-            )
-    finally:
-        del H  # a cancelled generator is collected late: drop the (B, M, N) matrix now
+    for k, n in enumerate(widths):
+        s, counts, at_eps, fit, err = decompose(H[..., :n], Y, EPSILONS, eps)
+        check_finite(s, step=k + 1, what=f"the singular values at width {n}",
+                     hint="the feature matrix holds NaN/inf; lower weight_bound")
+        nsdim[k], elm[k] = to_host(at_eps), to_host(err[:, j])
+        for i, w in enumerate(shown):
+            if w == n:
+                rel = to_host(s[1] / s[1, :1])
+                spectra[i, : len(rel)] = rel
+        last = k + 1 == K
+        metrics = _metrics(params, bounds, widths, nsdim, elm, eps) if last else None
+        notice = _notice(params, eps, dtype, nsdim[k], bounds)
+        yield NsdimFrame(
+            step=k + 1, total_steps=K, metrics=metrics, activation=params.activation,
+            epsilon=eps, bounds=bounds, widths=np.array(widths), nsdim=nsdim.copy(),
+            elm_error=elm.copy(), epsilons=np.array(EPSILONS), nsdim_eps=to_host(counts),
+            heuristic_eps=heur, shown_widths=shown, spectra=spectra.copy(), x=x_np,
+            target=y_np, fit=to_host(fit[..., j]), target_freq=params.target_freq,
+            freqs=np.array(freqs), freq_error=to_host(err), samples=M, notice=notice,
+        )
 
 
 def _metrics(params, bounds, widths, nsdim, elm, eps) -> dict:

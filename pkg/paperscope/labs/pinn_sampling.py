@@ -71,7 +71,6 @@ What this module implements (all of it on a CPU in seconds):
 """
 
 import math
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar
@@ -84,6 +83,7 @@ from torch import nn
 from paperscope.core.device import resolve_device
 from paperscope.core.frames import Frame, check_finite, to_host
 from paperscope.core.optim import Adam
+from paperscope.core.pacing import Interval, Pacer
 from paperscope.core.paper import Paper
 from paperscope.core.params import LabParams
 from paperscope.core.seeding import numpy_generator, torch_generator
@@ -135,7 +135,6 @@ TRAIN_CAP = {"cpu": 6000}  # largest training set per device type (others: 50 00
 LAMBDA_B = 1.0  # boundary-penalty weight (boundary="penalty")
 SHOW_POINTS = 3000
 N_LOSS_LOG = 400  # logged loss points per run
-INTERIM_S = 0.05  # frames at least this often during training
 MAP_S = 2.0  # heat maps of u and r^2 refreshed at most this often mid-stage (and at stage ends)
 CHUNK = 16_384  # points per no-grad evaluation batch
 
@@ -843,15 +842,6 @@ def _hint(params: Params) -> str:
 def run(params: Params) -> Iterator[PinnFrame]:
     """Train the PINN stage by stage, resampling between stages; yield complete frames."""
     trainer = make_trainer(params)
-    try:
-        yield from _run(params, trainer)
-    finally:
-        # A cancelled generator may be collected much later: drop the big tensors now.
-        trainer.X = trainer.Xb = trainer.s_X = None
-        trainer.opt = None
-
-
-def _run(params: Params, trainer: Trainer) -> Iterator[PinnFrame]:
     model = trainer.model
     dtype, device = trainer.X.dtype, trainer.X.device
     d = model.d
@@ -932,8 +922,7 @@ def _run(params: Params, trainer: Trainer) -> Iterator[PinnFrame]:
     state["points"] = show_points()
     u_pred, r2_map = maps()
     yield frame(u_pred, r2_map)
-    last_yield = last_map = time.perf_counter()
-    chunk = 1
+    pace, map_due = Pacer(), Interval(MAP_S)
     for k in range(params.stages):
         state["stage"] = k
         if k > 0:
@@ -953,27 +942,21 @@ def _run(params: Params, trainer: Trainer) -> Iterator[PinnFrame]:
                 state["density"] = prop.density.reshape(G_MAP, G_MAP)
             state["points"] = show_points()
             yield frame(u_pred, r2_map)
-            last_yield = time.perf_counter()
+            pace.shown()
         end = (k + 1) * params.steps_per_stage
-        while trainer.step < end:
-            t0 = time.perf_counter()
+        for n in pace.chunks(end - trainer.step):
             start = trainer.step
-            losses = trainer.train_steps(min(chunk, end - trainer.step), lr_at)
-            chunk = max(1, int(chunk * INTERIM_S / max(time.perf_counter() - t0, 1e-6)))
-            losses = to_host(losses)
+            losses = to_host(trainer.train_steps(n, lr_at))
             state["last_loss"] = float(losses[-1])
             check_finite(losses, step=trainer.step, what=f"the PINN loss (stage {k})", hint=hint)
             for i, value in enumerate(losses):
                 if (start + i) % every == 0:
                     log_steps.append(start + i)
                     log_loss.append(float(value))
-            now = time.perf_counter()
-            if trainer.step < end and now - last_yield > INTERIM_S:
-                if now - last_map > MAP_S:
+            if trainer.step < end and pace.due():
+                if map_due.due():  # the maps cost far more than a frame: refreshed less often
                     u_pred, r2_map = maps()
-                    last_map = time.perf_counter()
                 yield frame(u_pred, r2_map)
-                last_yield = time.perf_counter()
         # Stage end: the metrics on the fixed evaluation sets.
         with torch.no_grad():
             err = float((trainer.predict(err_pts) - u_err).norm() / u_norm)
@@ -989,7 +972,7 @@ def _run(params: Params, trainer: Trainer) -> Iterator[PinnFrame]:
             r2_map = (r2_cv / max(r2_cv.mean(), 1e-300)).reshape(G_MAP, G_MAP)
         else:
             u_pred, r2_map = maps()
-        last_map = time.perf_counter()
+        map_due.reset()
         metrics = None
         if k == params.stages - 1:
             metrics = {
@@ -1002,7 +985,7 @@ def _run(params: Params, trainer: Trainer) -> Iterator[PinnFrame]:
                             for s, e, c, w, n in zip(*hist.values())],
             }
         yield frame(u_pred, r2_map, metrics)
-        last_yield = time.perf_counter()
+        pace.shown()
 
 
 __all__ = ["PAPER", "Params", "PinnFrame", "run", "exact_solution", "make_model", "make_trainer",

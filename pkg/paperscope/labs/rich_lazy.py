@@ -35,7 +35,6 @@ and data; only the rank of ``W_0`` differs.
 """
 
 import dataclasses
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
@@ -48,6 +47,7 @@ import torch.nn.functional as F
 from paperscope.core.device import resolve_device
 from paperscope.core.frames import Frame, check_finite, to_host
 from paperscope.core.optim import MomentumSGD
+from paperscope.core.pacing import Pacer
 from paperscope.core.paper import Paper
 from paperscope.core.params import LabParams
 from paperscope.core.seeding import torch_generator
@@ -88,7 +88,6 @@ STREAM_INIT, STREAM_DATA, STREAM_PROBE, STREAM_TEACHER = 0, 1, 2, 3
 
 LOSS_HINT = "the learning rate is probably too high for this init scale; lower lr or init_scale"
 N_FRAMES = 100  # logged points per run (plus step 0)
-INTERIM_S = 0.05  # a long stretch between logged points still yields a frame this often
 N_KERNELS = 10  # tangent-kernel checkpoints per run (step 0 and the last step included)
 
 
@@ -384,12 +383,6 @@ class Trainer:
             K_full = linear_kernel(w["W1"], w["W2"], probe)
             return K_full, K_full, Z @ Z.transpose(1, 2)
 
-    def release(self) -> None:
-        """Drop the big tensors now (a cancelled generator may be collected much later)."""
-        self.optimizer.release()
-        self.weights.clear()
-        self.W0 = self.teacher = None
-
 
 def make_trainer(params: Params, ranks: list[int] | None = None,
                  dtype: torch.dtype = torch.float32) -> Trainer:
@@ -559,13 +552,6 @@ def _schedule(steps: int) -> tuple[list[int], set[int]]:
 def run(params: Params) -> Iterator[RichLazyFrame]:
     """Train every rank side by side and yield a complete frame at each logged step."""
     trainer = make_trainer(params)
-    try:
-        yield from _run(params, trainer)
-    finally:
-        trainer.release()
-
-
-def _run(params: Params, trainer: Trainer) -> Iterator[RichLazyFrame]:
     ranks = np.array(trainer.ranks)
     K = len(ranks)
     logged, kernel_at = _schedule(params.steps)
@@ -599,19 +585,15 @@ def _run(params: Params, trainer: Trainer) -> Iterator[RichLazyFrame]:
         )
 
     yield frame(0, sv_init_np)
-    sv_now, chunk, last_yield = sv_init_np, 1, time.perf_counter()
+    sv_now, pace = sv_init_np, Pacer()
     for step in logged:
-        # Train up to the next logged step in chunks of ~INTERIM_S, so a long window still
-        # streams: an interim frame shows the window so far as a provisional last point.
-        # (Chunking does not change the numbers: the steps run in the same order either way.)
+        # Train up to the next logged step in paced chunks, so a long window still streams: an
+        # interim frame shows the window so far as a provisional last point.
         window = []
-        while trainer.step < step:
-            t0 = time.perf_counter()
-            window.append(trainer.train_steps(min(chunk, step - trainer.step)))
-            chunk = max(1, int(chunk * INTERIM_S / max(time.perf_counter() - t0, 1e-6)))
-            if trainer.step < step and time.perf_counter() - last_yield > INTERIM_S:
+        for n in pace.chunks(step - trainer.step):
+            window.append(trainer.train_steps(n))
+            if trainer.step < step and pace.due():
                 yield _interim(frame(trainer.step, sv_now), window, trainer)
-                last_yield = time.perf_counter()
         loss, acc = (torch.cat(parts) for parts in zip(*window))  # (n, K) each
         # One host transfer per logged point, not per step.
         hist["steps"].append(step)
@@ -631,8 +613,7 @@ def _run(params: Params, trainer: Trainer) -> Iterator[RichLazyFrame]:
             sv_now = to_host(torch.linalg.svdvals(trainer.W))
         metrics = _metrics(params, ranks, erank, hist, kern) if step == params.steps else None
         yield frame(step, sv_now, metrics)
-        last_yield = time.perf_counter()
-    del K0_full  # the (K, R, R) step-0 kernel is the largest tensor we hold
+        pace.shown()
 
 
 def _interim(base: RichLazyFrame, window, trainer: Trainer) -> RichLazyFrame:

@@ -71,7 +71,6 @@ import gzip
 import importlib.util
 import math
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -86,6 +85,7 @@ from scipy import special
 from paperscope.core.device import resolve_device
 from paperscope.core.errors import PaperscopeError
 from paperscope.core.frames import Frame, check_finite, to_host
+from paperscope.core.pacing import Pacer
 from paperscope.core.paper import Paper
 from paperscope.core.params import LabParams
 from paperscope.core.seeding import numpy_generator, torch_generator
@@ -141,7 +141,6 @@ N_BINS = 60
 STREAM_PROP_W, STREAM_PROP_X, STREAM_PROP_DROP = 0, 1, 2
 STREAM_SPLIT, STREAM_INIT, STREAM_ORDER, STREAM_DROP = 3, 4, 5, 6
 
-INTERIM_S = 0.05  # a frame at least this often
 TEST_FRACTION = 0.3
 N_CLASSES = 10
 
@@ -684,16 +683,6 @@ def _finite_or_none(value) -> float | None:
 
 def run(params: Params) -> Iterator[SeluFrame]:
     """Moment map, then propagation layer by layer, then training epoch by epoch."""
-    state = {}
-    try:
-        yield from _run(params, state)
-    finally:
-        # A cancelled generator may be collected much later: drop the big tensors now.
-        for obj in state.values():
-            obj.release()
-
-
-def _run(params: Params, state: dict) -> Iterator[SeluFrame]:
     device = resolve_device(params.device)
     acts = list(ACTIVATIONS)
     A, sel = len(acts), ACTIVATIONS.index(params.activation)
@@ -723,7 +712,7 @@ def _run(params: Params, state: dict) -> Iterator[SeluFrame]:
     prop_hint = "the activations overflowed; lower depth, tau or input_scale"
 
     # 2. Propagation through random nets.
-    prop = state["prop"] = Propagation(
+    prop = Propagation(
         activations=acts, width=params.width, n_inputs=params.n_inputs, input_shift=params.input_shift,
         input_scales=(params.input_scale,), seeds=(params.seed,), omega=params.omega, tau=params.tau,
         init=params.init, dropout=params.dropout, dropout_kind=params.dropout_kind, device=device)
@@ -755,25 +744,23 @@ def _run(params: Params, state: dict) -> Iterator[SeluFrame]:
         )
 
     yield frame(0)
-    last_yield = time.perf_counter()
+    pace = Pacer()  # one layer or one batch is a step: a frame when one is due
     for layer in range(params.depth):
         prop.step()
         record_layer()
-        if time.perf_counter() - last_yield > INTERIM_S and layer < params.depth - 1:
+        if layer < params.depth - 1 and pace.due():
             hist["last"] = histogram(to_host(prop.h[0, 0, sel]))
             yield frame(layer + 1)
-            last_yield = time.perf_counter()
     hist["last"] = histogram(to_host(prop.h[0, 0, sel]))
-    prop.release()
-    del state["prop"]
+    prop.release()  # the activations go before training allocates its own
     final_mean, final_var = means[-1], variances[-1]
     step = params.depth
     yield frame(step)
-    last_yield = time.perf_counter()
+    pace.shown()
 
     # 3. Training all four activations as one stacked model.
     if train_ok:
-        trainer = state["trainer"] = Trainer(
+        trainer = Trainer(
             activations=acts, seeds=(params.seed,), depth=params.depth, width=params.width, lr=params.lr,
             batch_size=min(params.batch_size, n_train), dropout=params.dropout,
             dropout_kind=params.dropout_kind, init=params.init, device=device)
@@ -782,9 +769,8 @@ def _run(params: Params, state: dict) -> Iterator[SeluFrame]:
             for idx in trainer.epoch_batches():
                 total_loss += trainer.step(idx) * idx.shape[1]
                 step += 1
-                if time.perf_counter() - last_yield > INTERIM_S:
+                if pace.due():
                     yield frame(step)
-                    last_yield = time.perf_counter()
             loss = to_host(total_loss[:, 0] / trainer.n_train)
             for i, a in enumerate(acts):
                 if not math.isfinite(loss[i]) and a not in diverged:
@@ -797,9 +783,7 @@ def _run(params: Params, state: dict) -> Iterator[SeluFrame]:
                              hint=f"the learning rate is too high for depth {params.depth}; lower lr")
             if epoch < params.epochs:
                 yield frame(step)
-                last_yield = time.perf_counter()
-        trainer.release()
-        del state["trainer"]
+                pace.shown()
 
     by_activation = {}
     loss_hist = np.array(history["loss"]).reshape(-1, A)

@@ -72,8 +72,7 @@ import numpy as np
 import param
 import torch
 
-from paperscope.core.device import resolve_device
-from paperscope.core.errors import ParamError
+from paperscope.core.device import check_fits, resolve_device
 from paperscope.core.frames import Frame, check_finite, to_host
 from paperscope.core.paper import Paper
 from paperscope.core.params import LabParams
@@ -105,9 +104,6 @@ SIGNAL_BIAS = 6.0  # signal features are shifted by SIGNAL_BIAS / sqrt(n) * y (t
 # so frames stream and cancellation is prompt), far more on an accelerator.
 CHUNK_ELEMS = {"cpu": 3_000_000}
 CHUNK_ELEMS_ACCEL = 200_000_000
-# One repetition must fit: the full sampler holds three n x d float32 matrices at once.
-MAX_REP_BYTES = {"cpu": 2 * 2**30}
-MAX_REP_BYTES_ACCEL = 16 * 2**30
 ELIGIBLE_FRACTION = 0.35  # P(|N(0,1)| > 1) = 0.317: the share of columns the conditional sampler draws
 STREAM_DATA, STREAM_MECH = 0, 1  # seed streams, interleaved per chunk: 2 * chunk + stream
 
@@ -473,13 +469,11 @@ def chunk_size(params: Params, device: torch.device) -> int:
 
 
 def check_memory(params: Params, device: torch.device) -> None:
-    """Refuse sizes whose single repetition would not fit, with a one-line reason."""
-    need = 4 * _elements_per_rep(params)  # float32
-    limit = MAX_REP_BYTES.get(device.type, MAX_REP_BYTES_ACCEL)
-    if need > limit:
-        hint = "use sampler=conditional or " if params.sampler == "full" else ""
-        raise ParamError(f"one repetition at n={params.n}, d={params.d} needs ~{need / 2**30:.1f} GB "
-                         f"on {device.type} (limit {limit / 2**30:.0f} GB): {hint}lower n or d")
+    """Refuse sizes whose single repetition would not fit, with a one-line reason (the full
+    sampler holds three n x d float32 matrices at once; a chunk is at least one repetition)."""
+    hint = "use sampler=conditional or " if params.sampler == "full" else ""
+    check_fits(4 * _elements_per_rep(params), device, f"one repetition at n={params.n}, d={params.d}",
+               f"{hint}lower n or d")
 
 
 def run(params: Params) -> Iterator[ThresholdoutFrame]:

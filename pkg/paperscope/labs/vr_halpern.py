@@ -69,7 +69,6 @@ double precision costs nothing here.
 """
 
 import math
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
@@ -78,9 +77,9 @@ import numpy as np
 import param
 import torch
 
-from paperscope.core.device import resolve_device
-from paperscope.core.errors import ParamError
+from paperscope.core.device import check_fits, resolve_device_for
 from paperscope.core.frames import Frame, check_finite, to_host
+from paperscope.core.pacing import Pacer
 from paperscope.core.paper import Paper
 from paperscope.core.params import LabParams
 from paperscope.core.seeding import torch_generator
@@ -113,7 +112,7 @@ STREAM_PROBLEM, STREAM_VR_EG, STREAM_VR_HALPERN = 0, 1, 2
 
 DTYPE = torch.float64
 RNG_BLOCK = 4096  # random indices / coins are drawn in fixed blocks: results never depend on timing
-INTERIM_S = 0.05  # a frame at least this often
+PASS_UNITS = 1000  # the loops advance in whole thousandths of the run's passes
 N_GRID_LOG, N_GRID_LIN = 120, 150  # display grid over [0, passes]: log-spaced plus linear points
 N_RECORD_LOG, N_RECORD_LIN = 80, 200  # VR-EG residual records: log-spaced plus linear
 MAX_ELEMENTS = 2e7  # repeats * n * (2d)^2 component matrices kept (float64: 160 MB)
@@ -289,9 +288,10 @@ def skew(B: torch.Tensor) -> torch.Tensor:
 
 def make_problem(seed: int, R: int, n: int, d: int, s_min: float, h: float, device) -> Problem:
     """R games for seeds ``seed .. seed + R - 1`` (repeat r is the same game whatever R is)."""
-    if R * n * (2 * d) ** 2 > MAX_ELEMENTS:
-        raise ParamError(f"repeats × n × (2·dim)² = {R * n * 4 * d * d:.3g} component-matrix entries "
-                         f"exceed {MAX_ELEMENTS:.0e}: lower n, dim or repeats")
+    # Against this lab's own cap (MAX_ELEMENTS), not the device's default limit.
+    check_fits(8 * R * n * (2 * d) ** 2, device,
+               f"storing repeats × n × (2·dim)² = {R * n * 4 * d * d:.3g} float64 component-matrix entries",
+               "lower n, dim or repeats", limit=8 * MAX_ELEMENTS)
     Ms, Bs, qs, us, slows = [], [], [], [], []
     s = torch.logspace(0.0, math.log10(s_min), d, dtype=DTYPE, device=device)  # 1 ... s_min
     j = plane_index(d, s_min)
@@ -586,20 +586,6 @@ def loglog_slope(x: np.ndarray, y: np.ndarray) -> float:
 # The run
 
 
-def run(params: Params) -> Iterator[HalpernFrame]:
-    """Run EG, EAG, VR-EG and VR-Halpern side by side to the oracle budget; yield snapshots."""
-    device = resolve_device(params.device)
-    notice = ""
-    if device.type == "mps":  # the VR loops run in float64, which MPS lacks
-        device, notice = torch.device("cpu"), "runs on the CPU: MPS has no float64"
-    problem = make_problem(params.seed, params.repeats, params.n, params.dim, params.s_min,
-                           params.heterogeneity, device)
-    try:
-        yield from _run(params, problem, notice)
-    finally:
-        problem.M = problem.Mbar = None  # a cancelled generator may be collected much later
-
-
 def setting(params: Params) -> str:
     """The knobs that must match for runs at different n to be compared."""
     return (f"{params.passes:g} passes, c={params.step:g}, a={params.inner_epochs:g}, "
@@ -615,7 +601,11 @@ def _record_iterations(budget: int, n: int) -> np.ndarray:
     return np.unique(np.maximum(1, np.round(its)).astype(np.int64))
 
 
-def _run(params: Params, problem: Problem, notice: str = "") -> Iterator[HalpernFrame]:
+def run(params: Params) -> Iterator[HalpernFrame]:
+    """Run EG, EAG, VR-EG and VR-Halpern side by side to the oracle budget; yield snapshots."""
+    device, notice = resolve_device_for(params.device, DTYPE)  # the VR loops run in float64
+    problem = make_problem(params.seed, params.repeats, params.n, params.dim, params.s_min,
+                           params.heterogeneity, device)
     n, R = params.n, params.repeats
     budget = int(round(params.passes * n))
     det = Deterministic(problem)
@@ -663,12 +653,14 @@ def _run(params: Params, problem: Problem, notice: str = "") -> Iterator[Halpern
         )
 
     yield snapshot(False)
-    # Advance both loops to the same number of passes, in chunks of ~INTERIM_S of compute.
-    target, chunk = 0.0, max(1.0, params.passes / 200)
-    last_yield = time.perf_counter()
-    while det.calls_now < budget or vr.calls_min < budget:
-        target = min(params.passes, target + chunk)
-        t0 = time.perf_counter()
+    # Advance both loops to the same number of passes, in chunks of PASS_UNITS-ths of the run
+    # sized by the pacer. A chunk's cost varies (a VR full pass comes with probability 1/n), so
+    # a chunk grows at most 4x over the last one; and it is at most a tenth of the run, so a run
+    # of a few frame intervals still shows its curves grow.
+    pace, units = Pacer(max_chunk=PASS_UNITS // 10, max_growth=4.0), 0
+    for chunk in pace.chunks(PASS_UNITS):
+        units += chunk
+        target = params.passes * (units / PASS_UNITS)  # exactly passes at the end
         det_steps = max(0, min(math.ceil(target * n / (2 * n)), math.ceil(budget / (2 * n))) - det.k)
         det.steps(det_steps)
         while vr.calls_min < min(target * n, budget):
@@ -682,11 +674,10 @@ def _run(params: Params, problem: Problem, notice: str = "") -> Iterator[Halpern
             if records and records[0] <= vr.t:
                 records.pop(0)
                 vr.record_eg()
-        elapsed = time.perf_counter() - t0
-        chunk = max(params.passes / 1000, chunk * min(4.0, INTERIM_S / max(elapsed, 1e-4)))
-        if time.perf_counter() - last_yield > INTERIM_S and (det.calls_now < budget or vr.calls_min < budget):
+        if det.calls_now >= budget and vr.calls_min >= budget:
+            break  # both budgets spent (rounding up to whole steps can finish a chunk early)
+        if pace.due():
             yield snapshot(False)
-            last_yield = time.perf_counter()
     vr.record_eg()  # the iterate at the end (past the budget for some seeds: held values ignore it)
     yield snapshot(True)
 
