@@ -3,7 +3,7 @@
 import numpy as np
 
 from paperscope.ui.live import LiveFigure
-from paperscope.views.specs import Curves, Heatmap, PointsOver
+from paperscope.views.specs import Curves, Heatmap, Points
 
 
 def sources(live):
@@ -22,7 +22,7 @@ def test_update_matches_a_fresh_render():
     make = [
         lambda: Curves(np.arange(5), rng.random((5, 2)), ("a", "b"), "step", "‖W‖_F", markers=True),
         lambda: Heatmap(rng.random((4, 3)), "K", bounds=(-1, -1, 1, 1), kdims=("x1", "x2")),
-        lambda: PointsOver(Heatmap(rng.random((4, 4)), "u"), rng.random(7), rng.random(7)),
+        lambda: Heatmap(rng.random((4, 4)), "u", overlays=(Points(rng.random(7), rng.random(7)),)),
         lambda: Curves(None, [rng.random(3), rng.random(5)], ("run", "earlier"), "stage", "error", xs=[
             np.arange(3), np.arange(5)]),
     ]

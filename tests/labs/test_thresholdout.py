@@ -23,7 +23,9 @@ def test_a_run_fills_every_plot_and_the_status_line(app):
     assert [pane.object for pane in app.plots] == [live.figure for live in app._live.values()]
     assert "Thresholdout (selected): holdout" in app.status.object and "standard holdout" in app.status.object
     gap = app._live["Reported holdout − fresh, both mechanisms"]
-    assert gap.signature[1] == ("standard holdout", "Thresholdout (selected)") * 2  # curves and their bars
+    assert gap.signature[1] == ("standard holdout", "Thresholdout (selected)")
+    bars = [r for r in gap.renderers if type(r.glyph).__name__ == "Segment"]  # ±1 sd, one per point
+    assert len(bars) == 2 and len(bars[0].data_source.data["features_used_k"]) == len(app.frame.ks)
     assert app.progress.value == 1000
 
 

@@ -10,11 +10,11 @@ drawn afresh.
 
 import holoviews as hv
 import numpy as np
-from bokeh.models import DataRange1d, GlyphRenderer
+from bokeh.models import DataRange1d, DataTable, FactorRange, GlyphRenderer
 from holoviews.core.util import dimension_sanitizer
 
 from ..views import style
-from ..views.specs import Raster
+from ..views.glyphs import Columns, Raster
 
 INLINE_MAX = 4096  # columns up to this length are sent as JSON lists, longer ones as binary
 
@@ -25,6 +25,9 @@ def _columns(glyph, names) -> dict:
         left, bottom, right, top = glyph.bounds  # Bokeh images are stored bottom row first, as specs are
         return {"image": [glyph.matrix], "x": [left], "y": [bottom], "dw": [right - left],
                 "dh": [top - bottom]}
+    if isinstance(glyph, Columns):
+        named = {alias: values for key, values in glyph.data.items() for alias in (key, dimension_sanitizer(key))}
+        return {c: _inline(named[c]) for c in names if c in named}
     x_names = {glyph.xname, dimension_sanitizer(glyph.xname)}
     y_names = {glyph.yname, dimension_sanitizer(glyph.yname)}
     return {c: _inline(glyph.x if c in x_names else glyph.y) for c in names if c in x_names | y_names}
@@ -37,27 +40,52 @@ def _inline(column):
     return column.tolist() if isinstance(column, np.ndarray) and column.size <= INLINE_MAX else column
 
 
+def _follow(mapper, values) -> None:
+    """Stretch a colour mapper over the finite ``values`` (a colour bar follows the data)."""
+    values = np.asarray(values, dtype=float)
+    if mapper is None or not np.isfinite(values).any():
+        return
+    low, high = float(np.nanmin(values)), float(np.nanmax(values))
+    mapper.update(low=low, high=high if high > low else low + 1e-12)
+
+
+def _colour_mapper(renderer):
+    """The mapper of a glyph coloured through a column (None for a plain colour)."""
+    glyph = renderer.glyph
+    color = getattr(glyph, "fill_color", None)
+    return getattr(glyph, "color_mapper", None) or getattr(color, "transform", None)
+
+
 class LiveFigure:
-    """One Bokeh figure showing a stream of specs with the same signature."""
+    """One Bokeh figure (or table) showing a stream of specs with the same signature."""
 
     def __init__(self, spec, title: str, options: dict):
         self.signature = spec.signature
         self.figure = hv.render(style.common(spec.element(), title=title, **options), backend="bokeh")
-        # The browser fits the axes to the data: no range bookkeeping per frame.
-        for axis in ("x_range", "y_range"):
-            setattr(self.figure, axis, DataRange1d(range_padding=0.05, only_visible=True))
-        self.renderers = [r for r in self.figure.renderers if isinstance(r, GlyphRenderer)]
-        self.names = [list(r.data_source.data) for r in self.renderers]
+        table = self.figure.select_one({"type": DataTable})
+        if table is not None:  # a table (under its title) has one source and no axes
+            self.renderers, self.sources = [], [table.source]
+        else:
+            # The browser fits the axes to the data: no range bookkeeping per frame. Axes of
+            # categories keep their factors (new categories give a new signature).
+            for axis in ("x_range", "y_range"):
+                if not isinstance(getattr(self.figure, axis), FactorRange):
+                    setattr(self.figure, axis, DataRange1d(range_padding=0.05, only_visible=True))
+            self.renderers = [r for r in self.figure.renderers if isinstance(r, GlyphRenderer)]
+            self.sources = [r.data_source for r in self.renderers]
+        self.names = [list(source.data) for source in self.sources]
 
     def update(self, spec) -> bool:
         """Show ``spec``'s data; False if it does not fit this figure (draw afresh)."""
         glyphs = spec.glyphs()
-        if spec.signature != self.signature or len(glyphs) != len(self.renderers):
+        if spec.signature != self.signature or len(glyphs) != len(self.sources):
             return False
-        for renderer, names, glyph in zip(self.renderers, self.names, glyphs):
-            renderer.data_source.data = _columns(glyph, names)
-            if isinstance(glyph, Raster) and np.isfinite(glyph.matrix).any():  # the colour scale follows
-                low, high = float(np.nanmin(glyph.matrix)), float(np.nanmax(glyph.matrix))
-                renderer.glyph.color_mapper.update(low=low, high=high if high > low else low + 1e-12)
+        for source, names, glyph in zip(self.sources, self.names, glyphs):
+            source.data = _columns(glyph, names)
+        for renderer, glyph in zip(self.renderers, glyphs):  # colour scales follow the data
+            if isinstance(glyph, Raster) and glyph.clim is None:
+                _follow(renderer.glyph.color_mapper, glyph.matrix)
+            elif isinstance(glyph, Columns) and glyph.color is not None:
+                _follow(_colour_mapper(renderer), glyph.data[glyph.color])
         return True
 

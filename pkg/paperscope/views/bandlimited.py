@@ -2,59 +2,17 @@
 with the marked cell, the band edge and the best λ; the fit at the marked cell; the error
 against λ at this frequency and against the width at this λ."""
 
-import warnings
-from dataclasses import dataclass
+from functools import partial
 
-import holoviews as hv
 import numpy as np
 
-from .specs import XY, Curves, Heatmap, LivePlot
+from .figure import default_figure
+from .specs import Curves, Heatmap, Line, LivePlot, Marker
 from .style import FAINT
 
 LOG_FLOOR, LOG_CEIL = -12.0, 1.0  # log10 errors drawn within this range (fits can blow up)
 X_NAME, Y_NAME = "log₂ k (target frequency)", "log₂ λ (weight bound)"
 EDGE_COLOR, BEST_COLOR, CELL_COLOR = "white", "#D55E00", "#FF3B3B"
-
-
-@dataclass(frozen=True)
-class MarkedHeatmap:
-    """A heat map with lines and one marked point over it (the spec protocol of
-    ``views.specs``: ``signature``, ``glyphs()``, ``element()``), so the live app swaps its
-    arrays in place. ``lines`` are (label, x, y, colour, dashed); ``marker`` is (label, x, y)."""
-
-    background: Heatmap
-    lines: tuple
-    marker: tuple
-
-    @property
-    def signature(self) -> tuple:
-        return ("marked-heatmap", self.background.signature, tuple(line[0] for line in self.lines),
-                self.marker[0])
-
-    def glyphs(self) -> list:
-        xname, yname = self.background.kdims
-        return [*self.background.glyphs(),
-                *[XY(np.asarray(x, float), np.asarray(y, float), xname, yname) for _, x, y, _, _ in self.lines],
-                XY(np.array([self.marker[1]], float), np.array([self.marker[2]], float), xname, yname)]
-
-    def element(self) -> hv.Overlay:
-        kdims = list(self.background.kdims)
-        with warnings.catch_warnings():  # the first frame's map is all NaN (no rows yet)
-            warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
-            layers = [self.background.element()]
-        for label, x, y, color, dashed in self.lines:
-            curve = hv.Curve((np.asarray(x, float), np.asarray(y, float)), kdims[0], kdims[1], label=label)
-            layers.append(curve.opts(color=color, line_width=2.5, line_dash="dashed" if dashed else "solid",
-                                     backend="bokeh")
-                          .opts(color=color, linewidth=2, linestyle="--" if dashed else "-",
-                                backend="matplotlib"))
-        label, mx, my = self.marker
-        point = hv.Scatter(([mx], [my]), kdims[0], kdims[1], label=label)
-        layers.append(point.opts(marker="square", size=16, fill_alpha=0.0, line_color=CELL_COLOR,
-                                 line_width=3, color=CELL_COLOR, backend="bokeh")
-                      .opts(marker="s", s=140, facecolors="none", edgecolors=CELL_COLOR, linewidth=2,
-                            backend="matplotlib"))
-        return hv.Overlay(layers)
 
 
 def _log_err(values) -> np.ndarray:
@@ -75,17 +33,17 @@ def error_map(frame):
     """log10 relative test error: rows λ (bottom-up, filled as they are computed), columns k."""
     lx, ly = np.log2(frame.freqs), np.log2(frame.bounds)
     left, bottom, right, top = bounds = _cell_bounds(lx, ly)
-    background = Heatmap(_log_err(frame.rel_error_grid), "log10 relative test error", bounds=bounds,
-                         kdims=(X_NAME, Y_NAME))
     # Band edge k = slope λ: a straight line in log-log, kept inside the map.
     edge_x = np.log2(np.maximum(frame.band_edge, 1e-300))
     inside = (edge_x >= left) & (edge_x <= right)
     edge = (np.where(inside, edge_x, np.nan), np.where(inside, ly, np.nan))
     best = np.log2(frame.best_bound)  # NaN until the grid is complete, and where nothing fits
-    lines = (("band edge (heuristic)", *edge, EDGE_COLOR, True),
-             ("best λ per k", lx, best, BEST_COLOR, False))
-    cell = ("this (k, λ)", float(np.log2(frame.frequency)), float(np.log2(frame.weight_bound)))
-    return MarkedHeatmap(background, lines, cell)
+    overlays = (Line(*edge, "band edge (heuristic)", EDGE_COLOR, dashed=True),
+                Line(lx, best, "best λ per k", BEST_COLOR),
+                Marker(float(np.log2(frame.frequency)), float(np.log2(frame.weight_bound)), "this (k, λ)",
+                       CELL_COLOR))
+    return Heatmap(_log_err(frame.rel_error_grid), "log10 relative test error", bounds=bounds,
+                   kdims=(X_NAME, Y_NAME), overlays=overlays)
 
 
 def fit(frame):
@@ -101,9 +59,10 @@ def error_vs_bound(frame):
 
 
 def error_vs_width(frame, numeric=False):
+    """On paper: the actual k values, and ticks at the widths swept."""
     labels = (tuple(f"k = {k:.3g}" for k in frame.width_freqs) if numeric else ("k/2", "k", "2k"))
     return Curves(frame.widths, np.maximum(frame.width_error, 1e-16), labels, "width N",
-                  "relative test error", markers=True)
+                  "relative test error", markers=True, xticks=tuple(int(w) for w in frame.widths) if numeric else None)
 
 
 _LOG = {"logx": True, "logy": True}
@@ -126,24 +85,6 @@ def summary(frame) -> str:
             f"(error {m['min_rel_error']:.2g}){edge}")
 
 
-def _no_minor_labels(plot, element) -> None:
-    """Matplotlib labels minor log ticks on short ranges; with ticks at the widths they collide."""
-    from matplotlib.ticker import NullFormatter
-
-    plot.handles["axis"].xaxis.set_minor_formatter(NullFormatter())
-
-
-def figure(frame, previous=()) -> hv.Layout:
-    """The exported figure: the heat map, the fit, error against λ and against N."""
-    panels = []
-    for title, plot in PLOTS.items():
-        if plot.build is error_vs_width:  # the actual k values, and ticks at the widths swept
-            ticks = [(int(w), str(int(w))) for w in frame.widths]
-            panels.append(plot.draw(frame, title, numeric=True).opts(
-                xticks=ticks, hooks=[_no_minor_labels], backend="matplotlib"))
-        else:
-            panels.append(plot.draw(frame, title))
-    # The two error panels have different ranges: no shared axes.
-    return hv.Layout(panels).cols(2).opts(
-        hv.opts.Layout(fig_inches=(10, 8), sublabel_format="({alpha})", shared_axes=False),
-        backend="matplotlib")
+# The exported figure: the heat map, the fit, error against λ and against N. The two error
+# panels have different ranges: no shared axes.
+figure = partial(default_figure, PLOTS, cols=2, fig_inches=(10, 8), shared_axes=False)

@@ -1,9 +1,11 @@
 """Views of the DPP least-squares lab: where the points fall over ρ_m, stability and error
 against n/m for every sampler, ‖G − I‖ per draw, and the (m + 1) identity of one DPP at n = m."""
 
-import holoviews as hv
+from functools import partial
+
 import numpy as np
 
+from .figure import default_figure
 from .specs import Curves, LivePlot
 
 RUG = ((0.05, 0.1), (0.015, 0.03))  # y-ranges of the two single draws' ticks (log axis)
@@ -85,17 +87,18 @@ def identity_histogram(frame, numeric=False):
                   "log10(err² / best²)", "fraction of draws", xs=[dx, ix, np.array([v, v])])
 
 
+_BEST = {"legend_position": "best"}  # on paper, matplotlib puts each legend where it hides the least data
 PLOTS = {
     "Sample points over ρ_m = k_m/m": LivePlot(
         samples, ("hist_density", "draw", "draw_other", "rho"), {"logy": True}),
     "Stability: P(‖G − I‖₂ ≤ ½) against n/m": LivePlot(
-        _per_ratio("stability", "P(‖G − I‖₂ ≤ ½)"), ("stability",), {"legend_position": "top_left"}),
+        _per_ratio("stability", "P(‖G − I‖₂ ≤ ½)"), ("stability",), {"legend_position": "top_left"}, export=_BEST),
     "Error against n: median err/best": LivePlot(
         _per_ratio("median_ratio", "median ‖f − û‖ / ‖f − P_m f‖"), ("median_ratio",), {"logy": True}),
     "Error against n: mean err²/best² (error_ratio)": LivePlot(
         _per_ratio("mean_ratio", "mean ‖f − û‖² / ‖f − P_m f‖²"), ("mean_ratio",), {"logy": True}),
     "‖G − I‖₂ per draw at the chosen n/m": LivePlot(gram_per_draw, ("gi_sorted",),
-                                                     {"logy": True, "legend_position": "top_left"}),
+                                                     {"logy": True, "legend_position": "top_left"}, export=_BEST),
     "One DPP, n = m: running mean of err²/best²": LivePlot(running_identity, ("running_mean",)),
     "n = m: distribution of err²/best²": LivePlot(identity_histogram, ("id_hist_dpp", "id_hist_iid")),
 }
@@ -113,10 +116,6 @@ def summary(frame) -> str:
     return text
 
 
-def figure(frame, previous=()) -> hv.Layout:
-    """The exported figure: samples, stability, median error, ‖G − I‖ per draw, the identity."""
-    titles = [t for t in PLOTS if not t.startswith("Error against n: mean")]
-    # matplotlib places each legend where it hides the least data
-    panels = [PLOTS[t].draw(frame, t).opts(legend_position="best", backend="matplotlib") for t in titles]
-    return hv.Layout(panels).cols(3).opts(
-        hv.opts.Layout(fig_inches=(11, 6.5), sublabel_format="({alpha})"), backend="matplotlib")
+# The exported figure: samples, stability, median error, ‖G − I‖ per draw, the identity.
+figure = partial(default_figure, PLOTS, titles={t: t for t in PLOTS if not t.startswith("Error against n: mean")},
+                 cols=3, fig_inches=(11, 6.5))

@@ -49,6 +49,20 @@ def _even_panels(fig, box_aspect: float = 1 / 1.4) -> None:
         ax.set_box_aspect(box_aspect)
 
 
+def default_figure(plots: dict, frame, previous=(), *, cols: int, fig_inches: tuple, titles: dict | None = None,
+                   **layout) -> hv.Layout:
+    """A lab's exported figure from its ``PLOTS``: every plot (or those of ``titles``, which maps
+    a plot's title to the title it gets on paper) as a lettered panel, ``cols`` to a row.
+    ``layout`` holds further matplotlib ``Layout`` options (``hspace``, ``shared_axes``, ...).
+
+    A views module that needs nothing else writes ``figure = partial(default_figure, PLOTS, ...)``.
+    """
+    titles = titles if titles is not None else {title: title for title in plots}
+    panels = [plots[title].exported(frame, shown, previous) for title, shown in titles.items()]
+    return hv.Layout(panels).cols(cols).opts(
+        hv.opts.Layout(fig_inches=fig_inches, sublabel_format="({alpha})", **layout), backend="matplotlib")
+
+
 def export(lab, params, frame, path: str | Path, previous=()) -> tuple[Path, Path]:
     """Write ``path`` (the lab's figure for ``frame``, with ``previous`` runs where the lab
     compares runs) and ``path.json`` (provenance)."""

@@ -2,9 +2,11 @@
 three bounds, NSdim against log(1/ε) with the heuristic, and the ELM fit of a target the
 smallest bound cannot fit."""
 
-import holoviews as hv
+from functools import partial
+
 import numpy as np
 
+from .figure import default_figure
 from .specs import Curves, LivePlot
 from .style import FAINT
 
@@ -110,7 +112,11 @@ PLOTS = {
         versus_epsilon, ("nsdim_eps", "heuristic_eps"), {"legend_position": "top_left"}),
     "ELM fit error against the width": LivePlot(
         elm_error, ("elm_error",), {"logx": True, "logy": True, "legend_position": "bottom_left"}),
-    "A target the bounded net cannot fit": LivePlot(fits, ("fit", "target"), {"legend_position": "bottom"}),
+    # The fits fill their box: on paper the legend gets a strip of room under the curves
+    # (below the axes it would cover the x label).
+    "A target the bounded net cannot fit": LivePlot(fits, ("fit", "target"), {"legend_position": "bottom"},
+                                                    export={"legend_position": "bottom_left",
+                                                            "ylim": (-2.9, 1.4)}),
     "ELM fit error against the target frequency": LivePlot(
         versus_frequency, ("freq_error",), {"logy": True, "legend_position": "bottom_right"}),
 }
@@ -128,12 +134,5 @@ def summary(frame) -> str:
             f"(λ/4: {m['elm_rel_error_quarter_bound']:.2g}, 4λ: {m['elm_rel_error_4x_bound']:.2g})")
 
 
-def figure(frame, previous=()) -> hv.Layout:
-    """The exported figure: every plot of the app, with the actual bounds and widths in the legends."""
-    panels = [plot.draw(frame, title, numeric=True) for title, plot in PLOTS.items()]
-    # The fits fill their box: on paper the legend gets a strip of room under the curves
-    # (below the axes it would cover the x label).
-    panels[4] = panels[4].opts(legend_position="bottom_left", ylim=(-2.9, 1.4), backend="matplotlib")
-    return hv.Layout(panels).cols(3).opts(
-        hv.opts.Layout(fig_inches=(11, 6.5), sublabel_format="({alpha})", shared_axes=False),
-        backend="matplotlib")
+# The exported figure: every plot of the app, with the actual bounds and widths in the legends.
+figure = partial(default_figure, PLOTS, cols=3, fig_inches=(11, 6.5), shared_axes=False)

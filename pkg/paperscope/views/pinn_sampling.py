@@ -1,21 +1,23 @@
 """Views of the PINN-sampling lab: where the points go, residual and density maps, error and
 flatness per stage (with earlier runs overlaid), the training loss."""
 
-import holoviews as hv
+from functools import partial
+
 import numpy as np
 
-from .specs import Curves, Heatmap, LivePlot, PointsOver
+from .figure import default_figure
+from .specs import Curves, Heatmap, LivePlot, Points
 
 PLANE = {"bounds": (-1.0, -1.0, 1.0, 1.0), "kdims": ("x1", "x2")}
 
 
-def _plane(matrix, label: str) -> Heatmap:
+def _plane(matrix, label: str, overlays=()) -> Heatmap:
     """A map on the (x1, x2) plane (frames index maps [i_x2, i_x1], from x2 = -1 upward)."""
-    return Heatmap(matrix, label, **PLANE)
+    return Heatmap(matrix, label, overlays=overlays, **PLANE)
 
 
 def collocation(frame):
-    return PointsOver(_plane(np.abs(frame.u_exact), "|u|"), frame.points[:, 0], frame.points[:, 1])
+    return _plane(np.abs(frame.u_exact), "|u|", (Points(frame.points[:, 0], frame.points[:, 1]),))
 
 
 def residual(frame):
@@ -82,10 +84,7 @@ def summary(frame) -> str:
             f"sliced W1 {m['w1_uniform']:.3g} with {m['n_train']} points")
 
 
-def figure(frame, previous=()) -> hv.Layout:
-    """The exported figure: points, residual, density; error, flatness and W1 per stage."""
-    titles = list(PLOTS)[:6]
-    panels = [PLOTS[t].draw(frame, t, previous) for t in titles]
-    return hv.Layout(panels).cols(3).opts(
-        # wider gaps: the maps' colour bars and their labels sit between the columns
-        hv.opts.Layout(fig_inches=(11, 6.5), sublabel_format="({alpha})", hspace=0.7), backend="matplotlib")
+# The exported figure: points, residual, density; error, flatness and W1 per stage (wider
+# gaps: the maps' colour bars and their labels sit between the columns).
+figure = partial(default_figure, PLOTS, titles={title: title for title in list(PLOTS)[:6]}, cols=3,
+                 fig_inches=(11, 6.5), hspace=0.7)

@@ -1,8 +1,10 @@
 """Views of the rich/lazy lab: training, laziness vs effective rank, spectra, tangent kernels."""
 
-import holoviews as hv
+from functools import partial
+
 import numpy as np
 
+from .figure import default_figure
 from .specs import Curves, Heatmap, LivePlot
 from .style import FAINT
 
@@ -89,8 +91,5 @@ def summary(frame) -> str:
                       for r, m in by_rank.items())
 
 
-def figure(frame, previous=()) -> hv.Layout:
-    """The exported figure: every plot of the app, with the actual ranks in the legends."""
-    panels = [plot.draw(frame, title, numeric=True) for title, plot in PLOTS.items()]
-    return hv.Layout(panels).cols(3).opts(
-        hv.opts.Layout(fig_inches=(11, 6), sublabel_format="({alpha})"), backend="matplotlib")
+# The exported figure: every plot of the app, with the actual ranks in the legends.
+figure = partial(default_figure, PLOTS, cols=3, fig_inches=(11, 6))

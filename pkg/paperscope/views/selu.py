@@ -3,13 +3,14 @@ the variance bounds), activation statistics per layer of random nets, and the tr
 of the four activations on the digits."""
 
 import math
+from functools import partial
 
-import holoviews as hv
 import numpy as np
 
 from paperscope.labs.selu import LABELS, THEOREM_TAUS
 
-from .specs import Curves, Heatmap, LivePlot, PointsOver
+from .figure import default_figure
+from .specs import Curves, Heatmap, LivePlot, Points
 from .style import FAINT
 
 CLIP = 1.5  # colour scales of the map panels stop here (1 is the contraction threshold)
@@ -30,10 +31,9 @@ def _map_bounds(frame) -> tuple:
 def contraction(frame):
     """‖g(x) − x*‖/‖x − x*‖ over the (μ, ν) plane, with iterates of g from a 5 x 5 grid of
     starts: they pile up at the fixed point."""
-    background = Heatmap(np.minimum(frame.contraction, CLIP), "distance ratio",
-                         bounds=_map_bounds(frame), kdims=("μ", "ν"))
     pts = frame.trajectories
-    return PointsOver(background, pts[:, 0], pts[:, 1])
+    return Heatmap(np.minimum(frame.contraction, CLIP), "distance ratio", bounds=_map_bounds(frame),
+                   kdims=("μ", "ν"), overlays=(Points(pts[:, 0], pts[:, 1]),))
 
 
 def jacobian(frame):
@@ -113,8 +113,5 @@ def summary(frame) -> str:
     return text + f" · SELU map fixed point ({mu:.3f}, {nu:.3f}), ‖J‖₂ = {_fmt(m['jacobian_norm'], '.4f')}"
 
 
-def figure(frame, previous=()) -> hv.Layout:
-    """The exported figure: every plot of the app, four per row."""
-    panels = [plot.draw(frame, title) for title, plot in PLOTS.items()]
-    return hv.Layout(panels).cols(4).opts(
-        hv.opts.Layout(fig_inches=(16, 8), hspace=0.6, sublabel_format="({alpha})"), backend="matplotlib")
+# The exported figure: every plot of the app, four per row.
+figure = partial(default_figure, PLOTS, cols=4, fig_inches=(16, 8), hspace=0.6)

@@ -2,45 +2,21 @@
 chosen λ, adjacent-distance profiles, ISTD and sample quality against λ, the distribution of the
 Jacobian statistic v."""
 
-from dataclasses import dataclass
-
 import holoviews as hv
 import numpy as np
 
-from .specs import Curves, Heatmap, LivePlot
+from .figure import default_figure
+from .specs import Curves, ImageGrid, LivePlot
 
 ZERO_AT = 1e-3  # where λ = 0 sits on the log λ axis
 SLOTS = ("λ = 0", "chosen λ")
 
 
-@dataclass(frozen=True)
-class Filmstrip(Heatmap):
-    """A tiled filmstrip (rows: latent pairs, columns: frames) drawn in grey with square pixels."""
-
-    def element(self) -> hv.Image:
-        rows, cols = np.shape(self.matrix)
-        img = super().element()
-        img = img.opts(backend="bokeh", cmap="gray", clim=(0, 16), width=min(760, 7 * cols), height=7 * rows + 70,
-                       xaxis=None, yaxis=None)
-        return img.opts(backend="matplotlib", cmap="gray", clim=(0, 16), aspect=cols / rows, xaxis=None,
-                        yaxis=None)
-
-
-def _tile(strips: np.ndarray) -> np.ndarray:
-    """``(S, F, 8, 8)`` images -> one matrix, pair 1 on top, frames left to right, 1-pixel gaps
-    (NaN); returned bottom row first, as Heatmap expects."""
-    S, F, h, w = strips.shape
-    out = np.full((S * (h + 1) - 1, F * (w + 1) - 1), np.nan)
-    for p in range(S):
-        for j in range(F):
-            out[p * (h + 1): p * (h + 1) + h, j * (w + 1): j * (w + 1) + w] = strips[p, j]
-    return out[::-1]
-
-
 def _filmstrip(slot: int):
+    """The interpolations of one model: rows latent pairs, columns frames (pixels 0-16)."""
     def build(frame, numeric=False):
         label = f"pixel (0-16), {'λ = 0' if slot == 0 else f'λ = {frame.reg_weight:g}'}"
-        return Filmstrip(_tile(frame.filmstrip[slot]), label, kdims=("mix ratio 0 → 1", "latent pair"))
+        return ImageGrid(frame.filmstrip[slot], label, kdims=("mix ratio 0 → 1", "latent pair"), clim=(0, 16))
     return build
 
 
@@ -154,7 +130,4 @@ def figure(frame, previous=()) -> hv.Layout:
         "Jacobian statistic v and its running target a": "v and its target a",
         "Distribution of v (λ = 0 vs chosen λ)": "Distribution of v",
     }
-    films = [PLOTS[t].draw(frame, titles[t]) for t in list(titles)[:2]]
-    panels = [PLOTS[t].draw(frame, titles[t]) for t in list(titles)[2:]]
-    return hv.Layout(films + panels).cols(2).opts(
-        hv.opts.Layout(fig_inches=(11, 14), vspace=0.45, sublabel_format="({alpha})"), backend="matplotlib")
+    return default_figure(PLOTS, frame, previous, titles=titles, cols=2, fig_inches=(11, 14), vspace=0.45)

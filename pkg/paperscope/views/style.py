@@ -38,6 +38,9 @@ def apply_defaults() -> None:
         hv.opts.Image(width=PLOT_HEIGHT + 40, height=PLOT_HEIGHT, colorbar=True, cmap=SEQUENTIAL,
                       framewise=True, tools=["hover"]),
         hv.opts.Points(size=2, color=POINTS_COLOR, alpha=0.6),
+        hv.opts.Bars(width=PLOT_WIDTH, height=PLOT_HEIGHT, color=PALETTE[0], tools=["hover"], framewise=True,
+                     show_grid=True),
+        hv.opts.Table(width=PLOT_WIDTH, height=PLOT_HEIGHT),
         hv.opts.Curve(FAINT, alpha=0.45),
         backend="bokeh",
     )
@@ -47,6 +50,7 @@ def apply_defaults() -> None:
         hv.opts.Overlay(fig_size=FIG_SIZE, aspect=1.4, legend_position="best", fontsize={"legend": 7, "title": 10}),
         hv.opts.Image(colorbar=True, cmap=SEQUENTIAL, fig_size=FIG_SIZE, aspect="square"),
         hv.opts.Points(s=2, color=POINTS_COLOR, alpha=0.6),
+        hv.opts.Bars(fig_size=FIG_SIZE, aspect=1.4, color=PALETTE[0], show_grid=True),
         hv.opts.Layout(fig_size=FIG_SIZE, sublabel_format="({alpha})", sublabel_position=(-0.25, 1.05),
                        vspace=0.4, hspace=0.45),
         hv.opts.Curve(FAINT, alpha=0.45),

@@ -2,11 +2,13 @@
 (the selected method highlighted), the same on log-log axes (slopes = rates), the residual at
 the budget against n over this and earlier runs, and the iterates in the slowest plane."""
 
-import holoviews as hv
+from functools import partial
+
 import numpy as np
 
 from paperscope.labs.vr_halpern import METHOD_LABELS, geometric_mean
 
+from .figure import default_figure
 from .specs import Curves, LivePlot
 from .style import FAINT
 
@@ -93,8 +95,5 @@ def summary(frame) -> str:
             + ", ".join(parts) + f"; {METHOD_LABELS[frame.method]} is {gain:.1f}× below EG")
 
 
-def figure(frame, previous=()) -> hv.Layout:
-    """The exported figure: residual vs calls (linear and log-log, with slopes), vs n, trajectory."""
-    panels = [plot.draw(frame, title, previous, numeric=True) for title, plot in PLOTS.items()]
-    return hv.Layout(panels).cols(2).opts(
-        hv.opts.Layout(fig_inches=(10, 7.5), sublabel_format="({alpha})"), backend="matplotlib")
+# The exported figure: residual vs calls (linear and log-log, with slopes), vs n, trajectory.
+figure = partial(default_figure, PLOTS, cols=2, fig_inches=(10, 7.5))
