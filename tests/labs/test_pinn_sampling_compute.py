@@ -1,12 +1,9 @@
-"""Unit and claim tests for the PINN-sampling lab's computation (paperscope.labs.pinn_sampling).
+"""Unit tests for the PINN-sampling lab's computation (paperscope.labs.pinn_sampling).
 
 Numerical pieces are checked against independent oracles (nested autograd in float64, closed
-forms); the paper's claims are checked over three seeds at a declared size, the runs spread
-over two worker processes.
+forms). The paper's claims are declared in paperscope.claims.pinn_sampling and checked by
+tests/test_claims.py (quick size) and `paperscope verify pinn-sampling` (the paper's size).
 """
-
-import concurrent.futures as cf
-import multiprocessing
 
 import numpy as np
 import param
@@ -420,58 +417,3 @@ def test_params_are_declared_with_bounds_and_docs():
     assert ps.Params.param["lr"].inclusive_bounds == (False, True)
     doc = ps.Params.param["problem"].doc
     assert all(label in doc for label in ("2-D Poisson peak", "2-D two peaks", "d-dimensional exponential"))
-
-
-# --- the paper's claims ---------------------------------------------------------------------
-
-SEEDS = (0, 1, 2)
-# The spec's setting (κ = 200, N = 1000, 6 stages, equal step budget, add N/2 per stage for the
-# adaptive samplers), with fewer Adam steps per stage to fit the test budget.
-CLAIM_SIZES = dict(kappa=200.0, n_points=1000, stages=6, steps_per_stage=200)
-RUNS = {"uniform": dict(sampler="uniform"), "rad": dict(sampler="rad", set_update="add"),
-        "aas": dict(sampler="aas", set_update="add", beta=3.0)}
-
-
-@pytest.fixture(scope="module")
-def claim_runs():
-    jobs = {(name, seed): {**CLAIM_SIZES, **cfg, "seed": seed} for name, cfg in RUNS.items() for seed in SEEDS}
-    # Two single-threaded workers: the nine runs are independent.
-    with cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {key: pool.submit(ps.final_metrics, cfg) for key, cfg in jobs.items()}
-        return {key: f.result() for key, f in futures.items()}
-
-
-@pytest.mark.claim
-def test_c1_adversarial_density_flattens_the_residual(claim_runs):
-    for seed in SEEDS:
-        aas, uni = claim_runs["aas", seed]["cv_r2"], claim_runs["uniform", seed]["cv_r2"]
-        assert aas <= 0.5 * uni, (seed, aas, uni)
-
-
-@pytest.mark.claim
-def test_c2_rad_beats_fixed_uniform(claim_runs):
-    for seed in SEEDS:
-        rad, uni = claim_runs["rad", seed]["rel_l2"], claim_runs["uniform", seed]["rel_l2"]
-        assert rad <= 0.5 * uni, (seed, rad, uni)
-
-
-# C3 needs the full step budget (6 x 500): with 6 x 200 or 6 x 300 steps AAS's error was not
-# reliably below the fixed set's (seed 0: 1.82 vs 1.40 and 1.17 vs 1.24). The six runs take
-# ~2 min on two worker processes.
-
-
-@pytest.fixture(scope="module")
-def full_runs():
-    sizes = {**CLAIM_SIZES, "steps_per_stage": 500}
-    jobs = {(name, seed): {**sizes, **RUNS[name], "seed": seed} for name in ("uniform", "aas") for seed in SEEDS}
-    with cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {key: pool.submit(ps.final_metrics, cfg) for key, cfg in jobs.items()}
-        return {key: f.result() for key, f in futures.items()}
-
-
-@pytest.mark.claim
-@pytest.mark.timeout(900)
-def test_c3_aas_beats_fixed_uniform_at_full_budget(full_runs):
-    for seed in SEEDS:
-        aas, uni = full_runs["aas", seed]["rel_l2"], full_runs["uniform", seed]["rel_l2"]
-        assert aas < uni, (seed, aas, uni)
