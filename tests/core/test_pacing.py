@@ -11,37 +11,37 @@ class FakeClock:
         return self.now
 
 
-def test_chunks_cover_the_stretch_and_grow_to_the_interval():
+def chunk_sizes(total: int, after_chunk=lambda pace, clock: None, step_s: float = 0.001,
+                **pacer) -> list[int]:
+    """The chunks a Pacer hands out over ``total`` steps of ``step_s`` each (at 1 ms, 50 make
+    an interval); ``after_chunk`` runs after each chunk's work (e.g. a frame being drawn)."""
     clock = FakeClock()
-    pace = Pacer(interval=0.05, clock=clock)
+    pace = Pacer(interval=0.05, clock=clock, **pacer)
     sizes = []
-    for n in pace.chunks(1000):
+    for n in pace.chunks(total):
         sizes.append(n)
-        clock.now += 0.001 * n  # 1 ms a step: 50 steps make an interval
+        clock.now += step_s * n
+        after_chunk(pace, clock)
+    return sizes
+
+
+def test_chunks_cover_the_stretch_and_grow_to_the_interval():
+    sizes = chunk_sizes(1000)
     assert sum(sizes) == 1000
     assert sizes[0] == 1
     assert set(sizes[1:-1]) == {50}
 
 
 def test_drawing_time_after_due_does_not_shrink_the_next_chunk():
-    clock = FakeClock()
-    pace = Pacer(interval=0.05, clock=clock)
-    sizes = []
-    for n in pace.chunks(300):
-        sizes.append(n)
-        clock.now += 0.001 * n
+    def draw_when_due(pace, clock):
         if pace.due():
             clock.now += 2.0  # the UI draws the frame meanwhile
+    sizes = chunk_sizes(300, draw_when_due)
     assert sizes[1] == 50 and sizes[2] == 50
 
 
 def test_max_chunk_caps_the_size():
-    clock = FakeClock()
-    pace = Pacer(interval=0.05, max_chunk=16, clock=clock)
-    sizes = []
-    for n in pace.chunks(100):
-        sizes.append(n)
-        clock.now += 1e-5 * n
+    sizes = chunk_sizes(100, step_s=1e-5, max_chunk=16)
     assert max(sizes) == 16 and sum(sizes) == 100
 
 
@@ -72,12 +72,7 @@ def test_interval_first_wait_and_reset():
 
 
 def test_max_growth_bounds_each_step_up():
-    clock = FakeClock()
-    pace = Pacer(interval=0.05, max_growth=4.0, clock=clock)
-    sizes = []
-    for n in pace.chunks(1000):
-        sizes.append(n)
-        clock.now += 1e-5 * n  # fast steps: without the cap the second chunk would be 5000
+    sizes = chunk_sizes(1000, step_s=1e-5, max_growth=4.0)  # uncapped, the 2nd chunk would be 5000
     assert sizes[:4] == [1, 4, 16, 64] and sum(sizes) == 1000
 
 
@@ -94,12 +89,8 @@ def test_chunk_sizes_carry_over_between_stretches():
 
 
 def test_chunk_done_keeps_a_frame_after_every_chunk_out_of_the_chunk_time():
-    clock = FakeClock()
-    pace = Pacer(interval=0.05, clock=clock)
-    sizes = []
-    for n in pace.chunks(300):
-        sizes.append(n)
-        clock.now += 0.001 * n
+    def draw_every_chunk(pace, clock):
         pace.chunk_done()
         clock.now += 0.5  # a frame is built and drawn after each chunk
+    sizes = chunk_sizes(300, draw_every_chunk)
     assert sizes[1] == 50 and sizes[2] == 50
