@@ -412,7 +412,6 @@ def _url_text(raw) -> str:
     return str(raw)
 
 
-
 def build_app(slug: str, **kwargs):
     """The servable page of one lab (what ``apps/<lab>.py`` and ``paperscope serve`` use)."""
     app = LabApp(slug, **kwargs)
