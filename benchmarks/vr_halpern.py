@@ -45,9 +45,9 @@ def _vr_batched_vs_loop(R: int, device: str) -> Comparison:
         topic=f"VR loop, {R} seeds (n={N}, d={DIM})", baseline=f"loop of {R} single-seed loops",
         candidate="one batched loop", unit="seed-iterations/s", baseline_rate=base, candidate_rate=cand,
         device=_device_name(device),
-        note=("each iteration steps VR-EG and VR-Halpern for every seed; the batched loop runs its "
-              "~10 tensor ops once on (2R, 2d) states instead of R times. The ops are latency-bound, "
-              "so the gain grows with R (it stays below R: the gathered (2R, 2d, 2d) blocks grow)"),
+        note=("each iteration steps VR-EG and VR-Halpern for every seed; the batched loops run their "
+              "~9 tensor ops once on (R, 2d) states instead of R times. The ops are latency-bound, "
+              "so the gain grows with R (it stays below R: the gathered (R, 2d, 2d) blocks grow)"),
     )
 
 

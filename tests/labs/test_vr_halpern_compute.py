@@ -173,28 +173,73 @@ def test_vr_lanes_match_a_per_seed_reference():
         tau = 0.99 * math.sqrt(1 / n) / L_G
         v, calls, outer = reference_vr(M, q, eta, tau, 1.0 if halpern else 0.0, idx[lane], coin[lane],
                                        T, inner, L_hat)
-        assert np.allclose(as_np(vr.v[lane]), v, rtol=1e-9, atol=1e-12)
-        assert vr.calls[lane] == calls  # every F_i call counted, random full passes included
+        solver = vr.halpern.inner if halpern else vr.eg
+        assert np.allclose(as_np(solver.v[r]), v, rtol=1e-9, atol=1e-12)
+        assert vr.calls[lane] == solver.calls[r] == calls  # every F_i call counted, full passes too
         if halpern:
-            (_, h_res, _) = vr.history()[1]
-            h_calls = vr.history()[1][0]
-            assert len(outer) == vr.k >= 2
+            h_calls, h_res, _ = vr.history()[1]
+            assert len(outer) == vr.halpern.k >= 2
             assert np.allclose(h_calls[1:, r], [c_ for c_, _ in outer])
             assert np.allclose(h_res[1:, r], [res for _, res in outer], rtol=1e-9)
 
 
 def test_the_inner_solver_converges_to_the_exact_resolvent():
-    """Without outer steps, the VR-Halpern lanes solve v + η F(v) = u_0 = 0 (linearly)."""
+    """Without outer steps, VR-Halpern's inner solver solves v + η F(v) = u_0 = 0 (linearly)."""
     n, c = 8, 1.0
     p = small_problem(R=2, n=n, d=3, s_min=0.3)
     vr = vh.VarianceReduced(p, seed=0, c=c, inner=1e6)  # m_0 is huge: one long inner solve
-    while vr.t < 6000:
-        vr.run(6000 - vr.t)
+    vr.run(6000)
+    assert vr.halpern.k == 0
     eta = as_np(vh.resolvent_step(p, c))
     for r in range(2):
         A = np.eye(6) + eta[r] * as_np(p.Mbar[r])
         J = np.linalg.solve(A, -eta[r] * as_np(p.q[r]))  # J_{ηF}(0) in closed form
-        assert np.linalg.norm(as_np(vr.v[2 + r]) - J) < 1e-8 * np.linalg.norm(J)
+        assert np.linalg.norm(as_np(vr.halpern.inner.v[r]) - J) < 1e-8 * np.linalg.norm(J)
+
+
+def test_loopless_vr_eg_on_g_finds_the_resolvent_at_any_anchor():
+    """The one solver class on G(v) = v - u + η F(v), u random: its zero J_{ηF}(u), by torch.linalg.solve."""
+    n, R, D = 6, 3, 8
+    p = small_problem(R=R, n=n, d=D // 2, s_min=0.2, h=2.0)
+    u = torch.randn(R, D, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    eta = torch.tensor([[0.5], [2.0], [5.0]], dtype=torch.float64)
+    G = vh.ResolventSum(vh.GameSum(p), u, eta)
+    L_G = torch.sqrt(1 + eta[:, 0] ** 2 * p.L_hat ** 2)
+    solver = vh.LooplessVREG(G, 0.99 * math.sqrt(1 / n) / L_G, torch.zeros(R, D, dtype=torch.float64),
+                             vh.seed_streams(0, R, vh.STREAM_VR_HALPERN, n))
+    solver.run(20000)
+    # J_{ηF}(u) solves (I + η M̄) v = u - η q.
+    A = torch.eye(D, dtype=torch.float64) + eta[:, :, None] * p.Mbar
+    J = torch.linalg.solve(A, u - eta * p.q)
+    err = (solver.v - J).norm(dim=-1) / J.norm(dim=-1)
+    assert (err < 1e-8).all(), err
+    assert (G.mean(solver.v).norm(dim=-1) < 1e-8).all()  # G(ṽ) ≈ 0
+    # The snapshot's G(w) the solver carries is G at its w, to rounding.
+    assert torch.allclose(solver.Gw, G.mean(solver.w), atol=1e-12)
+
+
+def test_an_outer_step_is_the_anchored_halpern_update():
+    """u_{k+1} = λ_k u_0 + (1 - λ_k) ṽ_k with λ_k = 1/(k+2); re-anchoring costs no oracle calls
+    and leaves the snapshot's G_{k+1}(w) consistent."""
+    n, R = 5, 2
+    p = small_problem(R=R, n=n, d=3)
+    alg = vh.VRHalpern(p, seed=2, c=2.0, a=0.5)
+    for k in range(4):
+        alg.run(alg.m_k - alg.t_k - 1)  # one inner iteration short of the outer step
+        assert alg.k == k
+        alg.inner.run(1)  # the last inner iteration by hand, so ṽ_k can be read before the update
+        v_tilde, calls = alg.inner.v.clone(), alg.inner.calls.copy()
+        alg.outer_step()
+        lam = 1 / (k + 2)
+        assert torch.allclose(alg.u, lam * alg.u0 + (1 - lam) * v_tilde, rtol=0, atol=1e-15)
+        assert alg.k == k + 1 and np.array_equal(alg.inner.calls, calls)
+        assert torch.equal(alg.inner.G.u_k, alg.u)
+        assert torch.allclose(alg.inner.Gw, alg.inner.G.mean(alg.inner.w), atol=1e-12)
+        # The certificate recorded at the step is ‖F(ṽ_k)‖ with the calls spent so far.
+        hist_calls, hist_res, _ = alg.certificates.history()
+        assert np.array_equal(hist_calls[-1], calls)
+        assert np.allclose(hist_res[-1], as_np(p.F(v_tilde).norm(dim=-1)), rtol=1e-14)
+    assert len(alg.certificates.history()[0]) == 5  # u_0 and four outer steps
 
 
 def test_inner_iteration_schedule():

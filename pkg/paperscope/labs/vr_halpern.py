@@ -62,10 +62,11 @@ for VR-EG, ``ṽ_k`` (the resolvent approximation, once per outer step) for VR-H
 shown at a budget is the last certificate each method produced within that budget.
 
 Computation: ``repeats`` seeds (seed, seed + 1, ...) run side by side as lanes of batched
-tensors; EG and EAG lanes share one loop, VR-EG and VR-Halpern lanes another (each VR step is
-~10 tiny tensor ops on ``(lanes, 2d)`` states). Float64 throughout: the VR loops run tens of
-thousands of small sequential steps, and the ops are latency-bound, not arithmetic-bound, so
-double precision costs nothing here.
+tensors (a leading dimension R). EG and EAG lanes share one loop. The loopless VR extragradient
+is one class, :class:`LooplessVREG`, run on F (VR-EG) and on ``G_k`` inside :class:`VRHalpern`
+(Alg. 2 in the paper's symbols); each iteration is ~9 tiny tensor ops on ``(R, 2d)`` states.
+Float64 throughout: the VR loops run tens of thousands of small sequential steps, and the ops
+are latency-bound, not arithmetic-bound, so double precision costs nothing here.
 """
 
 import math
@@ -399,7 +400,7 @@ class Deterministic:
 
 
 # --------------------------------------------------------------------------------------------
-# Stochastic methods: VR-EG and VR-Halpern, batched as lanes of one loop
+# Stochastic methods: one loopless VR extragradient, run on F (VR-EG) and on G_k (VR-Halpern)
 
 
 class LaneRandom:
@@ -423,125 +424,203 @@ class LaneRandom:
         return out
 
 
+def seed_streams(seed: int, R: int, stream: int, n: int) -> LaneRandom:
+    """One stream of draws per repeat r (seed + r): repeat r draws the same whatever R is."""
+    return LaneRandom([min(seed + r, 2**31 - 1) for r in range(R)], [stream] * R, n)
+
+
+class GameSum:
+    """The R games' ``F = (1/n) Σ_i F_i`` as the finite sum the VR solver samples.
+
+    ``mean(v)``: a full pass (n calls). ``difference(rows, v - w) = F_i(v) - F_i(w) = M_i (v - w)``
+    for each seed's drawn i (2 calls; the offsets cancel).
+    """
+
+    def __init__(self, problem: Problem):
+        R, n = problem.R, problem.n
+        self.n = n
+        self.mean = LaneOperator(problem.Mbar, problem.q)  # F(v) = M̄ v + q, exact for a linear sum
+        # Components flattened so that one index_select gathers every seed's drawn M_i.
+        self.M_rows = problem.M.reshape(R * n, *problem.M.shape[2:])  # (R n, D, D), row r n + i
+        self.row0 = np.arange(R)[:, None] * n
+
+    def rows(self, idx: np.ndarray) -> torch.Tensor:
+        """Flat rows ``(T, R)`` of each seed's drawn components ``idx (R, T)``."""
+        return torch.as_tensor((idx + self.row0).T.copy(), device=self.M_rows.device)
+
+    def difference(self, rows: torch.Tensor, dv: torch.Tensor) -> torch.Tensor:
+        return matvec(self.M_rows.index_select(0, rows), dv)
+
+
+class ResolventSum:
+    """``G_k(v) = v - u_k + η F(v) = (1/n) Σ_i [v - u_k + η F_i(v)]``: 1-strongly monotone, with
+    the resolvent ``J_{ηF}(u_k)`` as its zero; ``G_i(v) - G_i(w) = (v - w) + η M_i (v - w)``.
+    """
+
+    def __init__(self, F: GameSum, u_k: torch.Tensor, eta: torch.Tensor):
+        self.F, self.u_k, self.eta, self.n = F, u_k, eta, F.n  # u_k (R, D), η (R, 1)
+
+    def mean(self, v: torch.Tensor) -> torch.Tensor:
+        return v - self.u_k + self.eta * self.F.mean(v)
+
+    def rows(self, idx: np.ndarray) -> torch.Tensor:
+        return self.F.rows(idx)
+
+    def difference(self, rows: torch.Tensor, dv: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(dv, self.eta, self.F.difference(rows, dv))
+
+
+class LooplessVREG:
+    """Loopless variance-reduced extragradient (Alacaoglu & Malitsky 2022) on a finite sum
+    ``G = (1/n) Σ_i G_i`` (a :class:`GameSum` or :class:`ResolventSum`), R seeds at once.
+
+    ``p = 1/n``, ``α = 1 - p``; the snapshot w carries ``G(w)`` from its full pass. An iteration
+    costs 2 calls, plus n when the seed's coin (probability p) moves w to v.
+    """
+
+    def __init__(self, G, tau: torch.Tensor, v0: torch.Tensor, rand: LaneRandom):
+        self.G, self.rand, self.p = G, rand, 1.0 / G.n
+        self.neg_tau = (-tau).unsqueeze(-1)  # (R, 1)
+        self.v = self.w = v0  # (R, D)
+        self.Gw = G.mean(self.w)  # the first snapshot's full pass
+        self.calls = np.full(len(v0), G.n, dtype=np.int64)
+        self.t = 0  # iterations done
+
+    @torch.inference_mode()  # no autograd bookkeeping: each of these tiny ops is mostly overhead
+    def run(self, T: int) -> None:
+        """T iterations for every seed."""
+        idx, coin = self.rand.take(T)
+        rows = self.G.rows(idx)  # (T, R)
+        refresh_at = np.flatnonzero(coin.any(0))
+        G, v, w, Gw, neg_tau, p = self.G, self.v, self.w, self.Gw, self.neg_tau, self.p
+        for t in range(T):
+            v_bar = torch.lerp(v, w, p)  # v̄ = α v + (1 - α) w
+            v_half = torch.addcmul(v_bar, neg_tau, Gw)  # v_½ = v̄ - τ G(w)
+            g = Gw + G.difference(rows[t], v_half - w)  # G(w) + G_i(v_½) - G_i(w), unbiased for G(v_½)
+            v = torch.addcmul(v_bar, neg_tau, g)  # v ← v̄ - τ g
+            if refresh_at.size and t == refresh_at[0]:  # some seeds' coins: w ← v, a full pass
+                refresh_at = refresh_at[1:]
+                moved = torch.as_tensor(coin[:, t], device=v.device).unsqueeze(-1)
+                w = torch.where(moved, v, w)
+                Gw = torch.where(moved, G.mean(w), Gw)
+        self.v, self.w, self.Gw = v, w, Gw
+        self.t += T
+        self.calls += 2 * T + G.n * coin.sum(1)
+
+    def retarget(self, G, Gw: torch.Tensor) -> None:
+        """Go on with the operator ``G`` from the current v and w (warm start), ``Gw = G(w)``."""
+        self.G, self.Gw = G, Gw
+
+
+class Certificates:
+    """A method's certificate points: oracle calls so far (R,), ``‖F‖`` there (R,), and seed 0's
+    point minus u* projected on the plotted singular pair (2,)."""
+
+    def __init__(self, problem: Problem, calls: np.ndarray, u: torch.Tensor):
+        self.problem, self.calls, self.res, self.traj = problem, [], [], []
+        self.add(calls, u)
+
+    def add(self, calls: np.ndarray, u: torch.Tensor) -> None:
+        p = self.problem
+        self.calls.append(calls.astype(float))
+        self.res.append(p.F(u).norm(dim=-1))
+        self.traj.append(matvec(p.slow[0], u[0] - p.u_star[0]))
+
+    def history(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Host arrays: calls (K, R), residual (K, R), trajectory (K, 2)."""
+        return np.stack(self.calls), to_host(torch.stack(self.res)), to_host(torch.stack(self.traj))
+
+
 def inner_iterations(k: int, n: int, a: float) -> int:
     """``m_k = a n (1 + ln(k+2))`` inner iterations for outer step k (at least 1)."""
     return max(1, int(math.ceil(a * n * (1 + math.log(k + 2)))))
 
 
-class VarianceReduced:
-    """Loopless VR extragradient on ``G(v) = a v - b + η F(v)`` for 2R lanes at once.
+def vr_eg(problem: Problem, seed: int) -> LooplessVREG:
+    """VR-EG: the loopless VR extragradient on F itself from u_0 = 0, ``τ = 0.99 √p / L̂``."""
+    tau = TAU_FACTOR * math.sqrt(1.0 / problem.n) / problem.L_hat
+    u0 = torch.zeros_like(problem.u_star)
+    return LooplessVREG(GameSum(problem), tau, u0, seed_streams(seed, problem.R, STREAM_VR_EG, problem.n))
 
-    VR-EG lanes (0..R-1): ``a = 0, b = 0, η = 1`` (G = F). VR-Halpern lanes (R..2R-1): ``a = 1``,
-    ``b = u_k`` (the Halpern point), ``η = c √n / L̂``: the inner solver of the resolvent, with an
-    outer Halpern step every ``m_k`` iterations. One iteration costs 2 calls per lane, plus n
-    when the lane's coin refreshes its snapshot.
+
+class VRHalpern:
+    """The paper's Algorithm 2 (inexact Halpern iteration), R seeds at once.
+
+    ``u_{k+1} = λ_k u_0 + (1 - λ_k) ṽ_k``, ``λ_k = 1/(k+2)``, where ``ṽ_k ≈ J_{ηF}(u_k)`` is
+    ``m_k`` iterations of :class:`LooplessVREG` on ``G_k(v) = v - u_k + η F(v)``, warm-started at
+    ``ṽ_{k-1}``; ``η = c √n / L̂``. Its certificate is ``‖F(ṽ_k)‖``, once per outer step.
+    """
+
+    def __init__(self, problem: Problem, seed: int, c: float, a: float):
+        self.F, self.a = GameSum(problem), a
+        self.eta = resolvent_step(problem, c).unsqueeze(-1)  # η = c √n / L̂, (R, 1)
+        L_G = torch.sqrt(1 + self.eta[:, 0] ** 2 * problem.L_hat ** 2)  # mean-square Lipschitz of G_i
+        tau = TAU_FACTOR * math.sqrt(1.0 / problem.n) / L_G
+        self.u0 = torch.zeros_like(problem.u_star)  # u_0 = 0, (R, D)
+        self.u, self.k = self.u0, 0  # u_k
+        G_0 = ResolventSum(self.F, self.u, self.eta)
+        self.inner = LooplessVREG(G_0, tau, self.u0, seed_streams(seed, problem.R, STREAM_VR_HALPERN, problem.n))
+        self.m_k, self.t_k = inner_iterations(0, problem.n, a), 0  # m_k, and those done so far
+        self.certificates = Certificates(problem, np.zeros(problem.R), self.u0)
+
+    def run(self, T: int) -> None:
+        """T inner iterations, taking the outer step whenever m_k of them are done."""
+        while T > 0:
+            now = min(T, self.m_k - self.t_k)
+            self.inner.run(now)
+            self.t_k, T = self.t_k + now, T - now
+            if self.t_k == self.m_k:
+                self.outer_step()
+
+    def outer_step(self) -> None:
+        v_tilde = self.inner.v  # ṽ_k ≈ J_{ηF}(u_k)
+        self.certificates.add(self.inner.calls, v_tilde)  # ‖F(ṽ_k)‖ ≈ ‖u_k - J_{ηF}(u_k)‖ / η
+        lam = 1.0 / (self.k + 2)  # λ_k
+        u_next = lam * self.u0 + (1 - lam) * v_tilde  # u_{k+1} = λ_k u_0 + (1 - λ_k) ṽ_k
+        # G_{k+1}(w) = G_k(w) + u_k - u_{k+1}: F(w) is unchanged, so re-anchoring costs no calls.
+        self.inner.retarget(ResolventSum(self.F, u_next, self.eta), self.inner.Gw + (self.u - u_next))
+        self.u, self.k = u_next, self.k + 1
+        self.m_k, self.t_k = inner_iterations(self.k, self.F.n, self.a), 0
+
+
+class VarianceReduced:
+    """VR-EG and VR-Halpern for R seeds, advanced side by side in inner iterations.
+
+    The two never interact: this only keeps them in step for the run's bookkeeping (VR-EG's
+    certificates are recorded at set iterations; VR-Halpern's at its outer steps).
     """
 
     def __init__(self, problem: Problem, seed: int, c: float, inner: float):
-        R, n, device = problem.R, problem.n, problem.M.device
-        self.p, self.R, self.n, self.inner = problem, R, n, inner
-        self.lanes = torch.arange(2 * R, device=device) % R
-        eta_h = resolvent_step(problem, c)  # (R,)
-        self.eta_h = eta_h.unsqueeze(-1)
-        L_G = torch.sqrt(1 + eta_h ** 2 * problem.L_hat ** 2)  # mean-square Lipschitz of G_i
-        tau = TAU_FACTOR * math.sqrt(1.0 / n) / torch.cat([problem.L_hat, L_G])
-        self.neg_tau = (-tau).unsqueeze(-1)  # (2R, 1)
-        self.a = torch.cat([torch.zeros(R), torch.ones(R)]).to(device, DTYPE).unsqueeze(-1)
-        self.eta = torch.cat([torch.ones(R, 1, dtype=DTYPE, device=device), self.eta_h])
-        self.one_minus_alpha = 1.0 / n  # 1 - α = p
-        # Component matrices per lane, flattened so one index_select gathers every lane's M_i.
-        self.Mflat = problem.M.reshape(R * n, *problem.M.shape[2:])
-        self.row0 = (self.lanes * n).cpu().numpy()
-        D = problem.M.shape[-1]
-        self.u0 = torch.zeros(2 * R, D, dtype=DTYPE, device=device)
-        self.v = self.u0.clone()
-        self.w = self.v.clone()
-        self.b = self.u0.clone()  # the Halpern point u_k (VR-Halpern lanes; 0 and unused on VR-EG)
-        self.F = problem.lane_operator(self.lanes)
-        self.Fw = self.F(self.w)  # the snapshot's full pass
-        self._refresh_Gw()
-        seeds = [min(seed + r, 2**31 - 1) for r in range(R)] * 2
-        self.rand = LaneRandom(seeds, [STREAM_VR_EG] * R + [STREAM_VR_HALPERN] * R, n)
-        self.t = 0  # inner iterations done (all lanes in lockstep)
-        self.calls = np.full(2 * R, n, dtype=np.int64)  # the first snapshot's full pass
-        self.k = 0  # VR-Halpern outer steps done
-        self.next_outer = inner_iterations(0, n, inner)
-        # Records. VR-EG: (calls (R,), residual (R,)) at record iterations, from u_0 = 0 with 0
-        # calls; VR-Halpern: the same at each outer step (ṽ_k). Trajectories of seed 0.
-        r0 = self.Fw.norm(dim=-1)
-        self.eg_calls, self.eg_res = [np.zeros(R)], [r0[:R]]
-        self.h_calls, self.h_res = [np.zeros(R)], [r0[R:]]
-        start = self._project(self.v)
-        self.eg_traj, self.h_traj = [start[0]], [start[1]]
+        self.eg = vr_eg(problem, seed)
+        self.eg_certificates = Certificates(problem, np.zeros(problem.R), self.eg.v)
+        self.halpern = VRHalpern(problem, seed, c, inner)
 
-    def _refresh_Gw(self) -> None:
-        self.Gw = self.a * self.w - self.b + self.eta * self.Fw
+    @property
+    def t(self) -> int:
+        return self.eg.t  # the same for both
 
-    def _project(self, v: torch.Tensor) -> torch.Tensor:
-        dev = v[:: self.R] - self.p.u_star[0]  # seed 0 of VR-EG and of VR-Halpern, (2, D)
-        return matvec(self.p.slow[0], dev)
-
-    def run(self, T: int) -> None:
-        """T inner iterations for every lane (never past the next outer step)."""
-        T = min(T, self.next_outer - self.t)
-        idx, coin = self.rand.take(T)
-        rows = torch.as_tensor((idx + self.row0[:, None]).T.copy(), device=self.v.device)  # (T, 2R)
-        refresh_at = np.flatnonzero(coin.any(0))
-        v, w, Gw = self.v, self.w, self.Gw
-        a, eta, neg_tau, p = self.a, self.eta, self.neg_tau, self.one_minus_alpha
-        for t in range(T):
-            v_bar = torch.lerp(v, w, p)  # α v + (1 - α) w
-            dv = torch.addcmul(v_bar, neg_tau, Gw) - w  # v_½ - w
-            Mi = self.Mflat.index_select(0, rows[t])  # (2R, D, D): each lane's drawn M_i
-            # F_i(v_½) - F_i(w) = M_i dv: the offsets cancel.
-            F_diff = matvec(Mi, dv)
-            g = torch.addcmul(torch.addcmul(Gw, a, dv), eta, F_diff)  # G(w) + G_i(v_½) - G_i(w)
-            v = torch.addcmul(v_bar, neg_tau, g)
-            if refresh_at.size and t == refresh_at[0]:
-                refresh_at = refresh_at[1:]
-                mask = torch.as_tensor(coin[:, t], device=v.device).unsqueeze(-1)
-                w = torch.where(mask, v, w)
-                self.w, self.v = w, v
-                self.Fw = torch.where(mask, self.F(w), self.Fw)  # a full pass
-                self._refresh_Gw()
-                Gw = self.Gw
-        self.v, self.w = v, w
-        self.t += T
-        self.calls += 2 * T + self.n * coin.sum(1)
-        if self.t == self.next_outer:
-            self._outer_step()
-
-    def _outer_step(self) -> None:
-        """VR-Halpern: ṽ_k = v (the resolvent estimate); u_{k+1} = λ_k u_0 + (1 - λ_k) ṽ_k."""
-        R = self.R
-        v_tilde = self.v[R:]
-        self.h_calls.append(self.calls[R:].astype(float))
-        self.h_res.append(self.F[R:](v_tilde).norm(dim=-1))
-        self.h_traj.append(self._project(self.v)[1])
-        lam = 1.0 / (self.k + 2)
-        b = self.b.clone()
-        b[R:] = lam * self.u0[R:] + (1 - lam) * v_tilde  # the anchored point u_{k+1}
-        self.b = b
-        self._refresh_Gw()  # G changed with u_k; F(w) did not: no calls needed
-        self.k += 1
-        self.next_outer = self.t + inner_iterations(self.k, self.n, self.inner)
-
-    def record_eg(self) -> None:
-        """Record VR-EG's residual at its current iterate."""
-        R = self.R
-        self.eg_calls.append(self.calls[:R].astype(float))
-        self.eg_res.append(self.F[:R](self.v[:R]).norm(dim=-1))
-        self.eg_traj.append(self._project(self.v)[0])
+    @property
+    def calls(self) -> np.ndarray:
+        """Oracle calls so far, (2R,): VR-EG's seeds, then VR-Halpern's."""
+        return np.concatenate([self.eg.calls, self.halpern.inner.calls])
 
     @property
     def calls_min(self) -> int:
         return int(self.calls.min())
 
+    def run(self, T: int) -> None:
+        """T inner iterations of both methods."""
+        self.eg.run(T)
+        self.halpern.run(T)
+
+    def record_eg(self) -> None:
+        """Record VR-EG's certificate: ``‖F‖`` at its current iterate."""
+        self.eg_certificates.add(self.eg.calls, self.eg.v)
+
     def history(self):
-        """Host arrays per method: calls (K, R), residual (K, R), trajectory (K, 2)."""
-        def host(calls, res, traj):
-            return np.stack(calls), to_host(torch.stack(res)), to_host(torch.stack(traj))
-        return host(self.eg_calls, self.eg_res, self.eg_traj), host(self.h_calls, self.h_res, self.h_traj)
+        """Host arrays per method, VR-EG then VR-Halpern: calls (K, R), residual (K, R),
+        trajectory (K, 2)."""
+        return self.eg_certificates.history(), self.halpern.certificates.history()
 
 
 # --------------------------------------------------------------------------------------------
@@ -664,11 +743,12 @@ def run(params: Params) -> Iterator[HalpernFrame]:
         det_steps = max(0, min(math.ceil(target * n / (2 * n)), math.ceil(budget / (2 * n))) - det.k)
         det.steps(det_steps)
         while vr.calls_min < min(target * n, budget):
-            # Run to the next record / outer step, but never far past the target.
+            # Run to VR-EG's next record, but never far past the target (VR-Halpern takes its
+            # outer steps inside run).
             while records and records[0] <= vr.t:
                 records.pop(0)
                 vr.record_eg()
-            stop = min(records[0] if records else math.inf, vr.next_outer)
+            stop = records[0] if records else math.inf
             guess = max(1, int((min(target * n, budget) - vr.calls_min) / 3) + 1)
             vr.run(int(min(stop - vr.t, guess)))
             if records and records[0] <= vr.t:
@@ -705,5 +785,5 @@ def final_metrics(overrides: dict) -> dict:
 
 __all__ = ["PAPER", "Params", "HalpernFrame", "run", "METHODS", "METHOD_LABELS", "Problem",
            "make_problem", "skew", "resolvent_step", "Deterministic", "VarianceReduced",
-           "inner_iterations", "display_grid", "hold", "held_curves", "loglog_slope",
-           "geometric_mean", "final_metrics"]
+           "GameSum", "ResolventSum", "LooplessVREG", "VRHalpern", "vr_eg", "inner_iterations",
+           "display_grid", "hold", "held_curves", "loglog_slope", "geometric_mean", "final_metrics"]
