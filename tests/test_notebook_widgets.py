@@ -15,6 +15,7 @@ def test_widgets_view_draws_the_figure_and_reruns_on_a_change():
         assert app.runner.wait(timeout=120)
         first = app.frame
         assert bytes(app.image.value).startswith(PNG) and app.status.value.startswith("Done")
+        assert app.table.value.count("<tr") == 5 and "VR-Halpern" in app.table.value  # header + 4 methods
         states = []
         app.runner._on_state = lambda state, message: states.append(state)
         app.params.seed = app.params.seed + 1  # a control change starts a new run

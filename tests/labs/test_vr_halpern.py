@@ -1,4 +1,4 @@
-"""The VR-Halpern app without a browser: a run fills every plot and the status line, a new n
+"""The VR-Halpern app without a browser: a run fills every plot, the status line and its table, a new n
 restarts the run and joins the residual-vs-n comparison, the selected method is highlighted.
 (Compute and claim tests: test_vr_halpern_compute.py.)"""
 
@@ -26,6 +26,9 @@ def test_a_run_fills_every_plot_and_the_status_line(app):
     assert app.state == DONE and app.frame.done and "below EG" in app.status.object
     assert [pane.object for pane in app.plots] == [live.figure for live in app._live.values()]
     assert len(app._live) == len(views.PLOTS)
+    # Under the status line, a table: one row per method, the selected one's residual as reported.
+    assert app.table.visible and app.table.object.count("<tr") == 1 + len(app.frame.methods)
+    assert f"{app.frame.metrics['residual']:.3g}" in app.table.object and "VR-Halpern" in app.table.object
     labels = app._live[RESIDUAL].signature[1]
     assert labels == ("EG", "Halpern (EAG)", "VR-EG", "VR-Halpern (selected)")  # all methods shown
     # The plots hold the last frame's data, e.g. each method's whole path.

@@ -26,6 +26,7 @@ from ..core.runner import DONE, ERROR, RUNNING, Runner
 from ..service.run_cache import reading_cache
 from ..views import style
 from ..views.figure import FORMATS, render_bytes
+from ..views.specs import status_table
 from .controls import panel_controls
 from .live import LiveFigure
 from .page import page
@@ -44,6 +45,13 @@ def extension(inline: bool = False) -> None:
     pn.extension(inline=inline, notifications=not inline)
     hv.extension("bokeh", inline=inline)
     style.apply_defaults()  # hv.extension resets option defaults
+
+
+TABLE_CSS = """
+table { border-collapse: collapse; font-size: 0.9em; margin: 0 0 6px 0; }
+th, td { padding: 2px 12px; text-align: right; border-bottom: 1px solid #ddd; }
+th:first-child, td:first-child { text-align: left; }
+"""
 
 
 class LabApp:
@@ -73,6 +81,8 @@ class LabApp:
         self.status = pn.pane.Alert("Starting…", alert_type="info", sizing_mode="stretch_width")
         self.progress = pn.indicators.Progress(value=0, max=1000, sizing_mode="stretch_width",
                                                bar_color="primary")
+        self.table = pn.pane.HTML("", visible=False, sizing_mode="stretch_width",
+                                  stylesheets=[TABLE_CSS])  # the lab's headline numbers
         self.plots = pn.FlexBox(*[pn.pane.Bokeh(hv.render(style.placeholder(title), backend="bokeh"))
                                   for title in self.views.PLOTS], sizing_mode="stretch_width")
         self.widgets, self.controls = panel_controls(self.params)
@@ -243,6 +253,7 @@ class LabApp:
         self.state = state
         if state == RUNNING:
             self.status.alert_type, self.status.object = "info", "Running…"
+            self.table.visible = False  # the last run's numbers
         elif state == DONE:
             took = time.monotonic() - (self.started_at or time.monotonic())
             self.progress.value = 1000
@@ -251,6 +262,8 @@ class LabApp:
             kept = self._other_runs()
             self.previous = (*kept[-(KEEP_RUNS - 1):], (self._running_label, self.frame))
             self.status.object = f"Done in {took:.1f} s. {summary}"
+            table = status_table(self.views, self.frame)
+            self.table.object, self.table.visible = (table.html(), True) if table else ("", False)
         elif state == ERROR:
             self.status.alert_type = "danger"
             self.status.object = f"Stopped: {message}"
@@ -294,7 +307,8 @@ class LabApp:
         ]
 
     def main(self) -> list:
-        return [pn.Column(self.notice, self.run_notice, self.status, self.progress, sizing_mode="stretch_width"),
+        return [pn.Column(self.notice, self.run_notice, self.status, self.table, self.progress,
+                          sizing_mode="stretch_width"),
                 self.plots]
 
     def panel(self) -> pn.viewable.Viewable:

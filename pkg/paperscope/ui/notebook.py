@@ -159,8 +159,9 @@ class WidgetsApp:
         self.params = lab_params if lab_params is not None else params(slug)
         self.frame = None
         self.status = widgets.HTML("Starting…")
+        self.table = widgets.HTML("")  # the lab's headline numbers, once a run is done
         self.image = widgets.Image(format="png", layout={"max_width": "100%"})
-        self.view = widgets.VBox([controls(self.params), self.status, self.image])
+        self.view = widgets.VBox([controls(self.params), self.status, self.table, self.image])
         self.runner = Runner(self.lab.run, self._show_frame, self._show_state, max_fps=max_fps)
         self.params.param.watch(lambda *events: self.start(), self.params.names())
 
@@ -182,7 +183,11 @@ class WidgetsApp:
         from ..core.runner import DONE, ERROR
 
         if state == DONE:
+            from ..views.specs import status_table
+
             summary = getattr(self.lab.views(), "summary", lambda frame: "")(self.frame)
             self.status.value = f"Done. {summary}"
+            table = status_table(self.lab.views(), self.frame)
+            self.table.value = table.html() if table else ""
         elif state == ERROR:
             self.status.value = f"Stopped: {message}"

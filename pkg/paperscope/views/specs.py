@@ -283,3 +283,17 @@ class Table:
         names = list(self.columns)
         return hv.Table({n: list(v) for n, v in self.columns.items()}, names[:1], names[1:])
 
+    def html(self) -> str:
+        """The table as HTML for a status area (the app's and the notebook's), numbers to three
+        significant digits."""
+        import pandas as pd
+
+        return pd.DataFrame(self.columns).to_html(index=False, float_format="{:.3g}".format, border=0,
+                                                  classes="paperscope-table", na_rep="–")
+
+
+def status_table(views, frame) -> Table | None:
+    """The lab's headline table for the status area: its views' ``table(frame)``, if any."""
+    table = getattr(views, "table", None)
+    return table(frame) if table is not None and frame is not None else None
+

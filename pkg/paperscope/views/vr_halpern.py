@@ -9,7 +9,7 @@ import numpy as np
 from paperscope.labs.vr_halpern import METHOD_LABELS, geometric_mean
 
 from .figure import default_figure
-from .specs import Curves, LivePlot
+from .specs import Curves, LivePlot, Table
 from .style import FAINT
 
 
@@ -93,6 +93,19 @@ def summary(frame) -> str:
     gain = by["eg"]["residual"] / sel if sel > 0 else float("inf")
     return (f"‖F‖ after {frame.passes:g} passes (n={frame.n}, mean of {frame.final.shape[1]} seeds): "
             + ", ".join(parts) + f"; {METHOD_LABELS[frame.method]} is {gain:.1f}× below EG")
+
+
+def table(frame) -> Table | None:
+    """Under the status line: every method at the budget (the seeds' geometric-mean residual, as
+    the curves; mean oracle calls; the log-log rate over the last 3/4 of the budget)."""
+    if not frame.metrics:
+        return None
+    return Table({
+        "method": [METHOD_LABELS[name] for name in frame.methods],
+        "‖F‖ at the budget": list(geometric_mean(frame.final, 1)),
+        "oracle calls": [int(round(c.mean())) for c in frame.final_calls],
+        "log-log slope": list(frame.slope),
+    })
 
 
 # The exported figure: residual vs calls (linear and log-log, with slopes), vs n, trajectory.
