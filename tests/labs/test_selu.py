@@ -22,10 +22,13 @@ def test_a_run_fills_every_plot_and_the_status_line(app):
     assert app.state == DONE and app.frame.done and app.status.alert_type == "success"
     assert [pane.object for pane in app.plots] == [live.figure for live in app._live.values()]
     assert "SELU: last layer mean" in app.status.object and "‖J‖₂ = 0.7877" in app.status.object
-    loss = app._live["Training loss on the digits"].renderers[0].data_source.data
+    loss = app._live["Training loss on the digits (a toy: not the paper's Fig. 1)"].renderers[0].data_source.data
     assert len(loss["epoch"]) == 2
     layers = app._live["Variance per layer (random nets)"].renderers[0].data_source.data
     assert len(layers["layer"]) == app.params.depth + 1
+    grads = app._live["Gradient norm per layer (vanishing / exploding)"]
+    assert len(grads.signature[1]) == 5  # four activations at the first step, the selected one now
+    assert all(len(r.data_source.data["weight layer l"]) == app.params.depth + 1 for r in grads.renderers[:5])
 
 
 def test_a_parameter_change_restarts_with_new_data(app):

@@ -246,6 +246,11 @@ def test_stacked_trainer_matches_torch_nn_models_trained_with_torch_optim(init):
             loss.backward()
             opts[a, s].step()
             assert float(losses[sl.ACTIVATIONS.index(a), s]) == pytest.approx(loss.item(), rel=1e-10)
+    grads = tr.grad_norms()  # the last step's ‖∂L/∂W_l‖ of seed 0, every activation
+    for a in sl.ACTIVATIONS:
+        lin = [m for m in refs[a, 0] if isinstance(m, nn.Linear)]
+        assert torch.allclose(grads[sl.ACTIVATIONS.index(a)], torch.stack([m.weight.grad.norm() for m in lin]),
+                              rtol=1e-9)
     acc = tr.test_accuracy()
     w = 16
     for (a, s), model in refs.items():
@@ -257,6 +262,20 @@ def test_stacked_trainer_matches_torch_nn_models_trained_with_torch_optim(init):
             bn = [m for m in model if isinstance(m, nn.BatchNorm1d)]
             assert torch.allclose(bn[1].running_mean, tr.bn["mean"][1][s * w:(s + 1) * w], atol=1e-12)
             assert torch.allclose(bn[1].running_var, tr.bn["var"][1][s * w:(s + 1) * w], atol=1e-12)
+
+
+@pytest.mark.parametrize("init", ["matched", "torch-default"])
+def test_selu_gradients_keep_their_size_through_depth_only_at_lecun_init(init):
+    """The paper's point: at LeCun init SELU's backward signal neither vanishes nor explodes over
+    32 layers; at a third of that variance (nn.Linear's default) it vanishes."""
+    tr = sl.Trainer(activations=("selu",), seeds=(0, 1, 2), depth=32, width=64, lr=0.0, batch_size=128, init=init)
+    tr.step(tr.epoch_batches()[0])  # lr = 0: the gradients at the initialisation
+    norms = torch.stack([torch.stack([W.grad[s].norm() for W in tr.W["selu"]]) for s in range(3)])  # (seeds, 33)
+    ratio = norms[:, 0] / norms[:, -1]
+    if init == "matched":
+        assert ((ratio > 0.2) & (ratio < 5)).all(), ratio
+    else:
+        assert (ratio < 0.05).all(), ratio
 
 
 def test_one_activation_alone_gets_the_numbers_of_the_stack():
@@ -293,8 +312,10 @@ def test_frame_schema_and_metrics():
         assert isinstance(f, sl.SeluFrame) and f.activations == sl.ACTIVATIONS and f.notice == ""
     m = last.metrics
     json.dumps(m, allow_nan=False)
-    assert {"final_mean", "final_var", "train_loss", "test_accuracy", "roughness", "fixed_point_mu",
+    assert {"final_mean", "final_var", "train_loss", "test_accuracy", "roughness", "grad_ratio", "fixed_point_mu",
             "fixed_point_nu", "jacobian_norm", "by_activation"} == set(m)
+    assert last.grad_init.shape == last.grad_now.shape == (p.depth + 1, 4) and first.grad_init.shape == (0, 4)
+    assert m["grad_ratio"] == pytest.approx(last.grad_init[0, 0] / last.grad_init[-1, 0])
     assert m["final_var"] == last.layer_var[-1, 0] and m["train_loss"] == pytest.approx(last.train_loss[-1, 0])
     assert set(m["by_activation"]) == set(sl.ACTIVATIONS)
     relu = frames_of(activation="relu", epochs=1)[-1].metrics

@@ -223,7 +223,9 @@ class SeluFrame(Frame):
     ``metrics`` (last frame): final_mean, final_var (last layer of the selected activation's
     random net), train_loss (its last-epoch mean minibatch loss), test_accuracy, roughness
     (None where that net diverged), fixed_point_mu/nu, jacobian_norm (None where the map has no
-    finite fixed point), and by_activation (the first five for every activation).
+    finite fixed point), grad_ratio (the first layer's gradient norm over the last's at the first
+    SGD step: ≪ 1 vanishing, ≫ 1 exploding), and by_activation (final_mean ... grad_ratio for
+    every activation).
     """
 
     activation: str
@@ -246,6 +248,10 @@ class SeluFrame(Frame):
     epochs: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (E,)
     train_loss: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # (E, A)
     test_accuracy: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # (E, A)
+    # ‖∂L/∂W_l‖_F per weight layer l = 1 .. depth + 1 (seed's first network): at the first SGD
+    # step (the initialisation) and at the latest step shown. Empty before training starts.
+    grad_init: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # (depth + 1, A)
+    grad_now: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # (depth + 1, A)
 
 
 # --------------------------------------------------------------------------------------------
@@ -640,6 +646,13 @@ class Trainer:
         return losses.detach()
 
     @torch.no_grad()
+    def grad_norms(self) -> torch.Tensor:
+        """``‖∂L/∂W_l‖_F`` of the last step for every activation and weight layer, first seed:
+        ``(A, depth + 1)``. The paper's point: under SELU these neither vanish nor explode with
+        depth (Theorems 2-3 bound the variance, which bounds the backward signal too)."""
+        return torch.stack([torch.stack([W.grad[0].norm() for W in self.W[a]]) for a in self.activations])
+
+    @torch.no_grad()
     def test_accuracy(self) -> torch.Tensor:
         """Accuracy on each seed's test split in eval mode (BN running statistics), ``(A, S)``."""
         return torch.stack([(self.forward(a, self.Xte, train=False).argmax(-1) == self.yte).to(self.dtype).mean(1)
@@ -726,6 +739,7 @@ def run(params: Params) -> Iterator[SeluFrame]:
     hist_input = histogram(to_host(prop.h[0, 0, sel]))
     hist = {"last": hist_input}
     history = {"epochs": [], "loss": [], "acc": []}
+    grads = {"init": np.zeros((0, A)), "now": np.zeros((0, A))}
 
     diverged = {}  # activation -> first epoch with a NaN/inf loss
 
@@ -737,7 +751,7 @@ def run(params: Params) -> Iterator[SeluFrame]:
             hist_input=hist_input, hist_last=hist["last"],
             epochs=np.array(history["epochs"], dtype=float),
             train_loss=np.array(history["loss"]).reshape(-1, A),
-            test_accuracy=np.array(history["acc"]).reshape(-1, A),
+            test_accuracy=np.array(history["acc"]).reshape(-1, A), grad_init=grads["init"], grad_now=grads["now"],
         )
 
     yield frame(0)
@@ -766,8 +780,12 @@ def run(params: Params) -> Iterator[SeluFrame]:
             for idx in trainer.epoch_batches():
                 total_loss += trainer.step(idx) * idx.shape[1]
                 step += 1
+                if not len(grads["init"]):
+                    grads["init"] = grads["now"] = to_host(trainer.grad_norms()).T
                 if pace.due():
+                    grads["now"] = to_host(trainer.grad_norms()).T
                     yield frame(step)
+            grads["now"] = to_host(trainer.grad_norms()).T
             loss = to_host(total_loss[:, 0] / trainer.n_train)
             for i, a in enumerate(acts):
                 if not math.isfinite(loss[i]) and a not in diverged:
@@ -791,9 +809,11 @@ def run(params: Params) -> Iterator[SeluFrame]:
             "train_loss": _finite_or_none(loss_hist[-1, i]) if len(loss_hist) else None,
             "test_accuracy": float(acc_hist[-1, i]) if len(acc_hist) and a not in diverged else None,
             "roughness": _finite_or_none(roughness(loss_hist[:, i])) if len(loss_hist) else None,
+            # First layer's gradient over the last's at initialisation: ≪ 1 vanishing, ≫ 1 exploding.
+            "grad_ratio": _finite_or_none(grads["init"][0, i] / grads["init"][-1, i]) if len(grads["init"]) else None,
         }
     metrics = {
-        **by_activation[params.activation],
+        **by_activation[params.activation],  # final_mean, ..., roughness, grad_ratio
         "fixed_point_mu": _finite_or_none(mm["fixed_point"][0]),
         "fixed_point_nu": _finite_or_none(mm["fixed_point"][1]),
         "jacobian_norm": _finite_or_none(mm["fixed_point_norm"]),

@@ -77,6 +77,18 @@ def test_accuracy(frame):
     return Curves(frame.epochs, frame.test_accuracy, _labels(frame), "epoch", "test accuracy", markers=True)
 
 
+def gradient_norms(frame):
+    """‖∂L/∂W_l‖ per weight layer at the first SGD step for every activation, and at the latest
+    step shown for the selected one (faint)."""
+    layers = np.arange(1, len(frame.grad_init) + 1, dtype=float)
+    sel = frame.activations.index(frame.activation)
+    labels = (*_labels(frame), f"{LABELS[frame.activation]}, latest step")
+    Y = [np.maximum(frame.grad_init[:, a], 1e-30) for a in range(len(frame.activations))]
+    Y.append(np.maximum(frame.grad_now[:, sel], 1e-30) if len(frame.grad_now) else np.zeros(0))
+    return Curves(None, Y, labels, "weight layer l", "‖∂L/∂W_l‖ (first step)", markers=True,
+                  groups=("Curve",) * len(frame.activations) + (FAINT,), xs=[layers] * len(Y))
+
+
 PLOTS = {
     "SELU moment map: contraction to the fixed point": LivePlot(
         contraction, ("contraction", "trajectories")),
@@ -86,8 +98,10 @@ PLOTS = {
     "Mean per layer (random nets)": LivePlot(layer_mean, ("layer_mean",)),
     "Variance per layer (random nets)": LivePlot(layer_var, ("layer_var",), {"logy": True}),
     "Activations: input vs last layer": LivePlot(last_layer, ("hist_last", "hist_input")),
-    "Training loss on the digits": LivePlot(train_loss, ("train_loss",), {"logy": True}),
-    "Test accuracy on the digits": LivePlot(test_accuracy, ("test_accuracy",)),
+    "Gradient norm per layer (vanishing / exploding)": LivePlot(
+        gradient_norms, ("grad_init", "grad_now"), {"logy": True}),
+    "Training loss on the digits (a toy: not the paper's Fig. 1)": LivePlot(train_loss, ("train_loss",), {"logy": True}),
+    "Test accuracy on the digits (lr, epochs, data: not Fig. 1's)": LivePlot(test_accuracy, ("test_accuracy",)),
 }
 
 
@@ -113,5 +127,5 @@ def summary(frame) -> str:
     return text + f" · SELU map fixed point ({mu:.3f}, {nu:.3f}), ‖J‖₂ = {_fmt(m['jacobian_norm'], '.4f')}"
 
 
-# The exported figure: every plot of the app, four per row.
-figure = partial(default_figure, PLOTS, cols=4, fig_inches=(16, 8), hspace=0.6)
+# The exported figure: every plot of the app, three per row.
+figure = partial(default_figure, PLOTS, cols=3, fig_inches=(13, 11), hspace=0.6)
