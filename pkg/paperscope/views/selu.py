@@ -100,7 +100,8 @@ PLOTS = {
     "Activations: input vs last layer": LivePlot(last_layer, ("hist_last", "hist_input")),
     "Gradient norm per layer (vanishing / exploding)": LivePlot(
         gradient_norms, ("grad_init", "grad_now"), {"logy": True}),
-    "Training loss on the digits (a toy: not the paper's Fig. 1)": LivePlot(train_loss, ("train_loss",), {"logy": True}),
+    "Training loss on the digits (a toy: not the paper's Fig. 1)": LivePlot(
+        train_loss, ("train_loss",), {"logy": True}),
     "Test accuracy on the digits (lr, epochs, data: not Fig. 1's)": LivePlot(test_accuracy, ("test_accuracy",)),
 }
 
