@@ -41,10 +41,11 @@ def start_server(*args: str):
     pytest.fail("paperscope serve did not answer within 60 s")
 
 
-def stop_server(proc) -> None:
+def stop_server(proc, timeout: float = 10) -> None:
+    """Terminate a server subprocess; kill it if it has not exited after ``timeout`` seconds."""
     proc.terminate()
     try:
-        proc.wait(timeout=10)
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
 

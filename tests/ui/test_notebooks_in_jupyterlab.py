@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import _free_port
+from conftest import _free_port, stop_server
 from test_browser import wait_for
 
 pytestmark = pytest.mark.browser
@@ -57,14 +57,6 @@ def _start_jupyterlab(work: Path, disabled_extensions=()):
             time.sleep(0.3)
 
 
-def _stop(proc) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
 @pytest.fixture(scope="module")
 def jupyterlab(tmp_path_factory):
     """JupyterLab over a copy of the notebooks (it saves what it runs; the committed notebooks
@@ -73,7 +65,7 @@ def jupyterlab(tmp_path_factory):
     shutil.copytree(ROOT / "notebooks", work / "notebooks", ignore=shutil.ignore_patterns("*_figure.*"))
     url, proc = _start_jupyterlab(work)
     yield url, work
-    _stop(proc)
+    stop_server(proc, timeout=15)
 
 
 def _open_notebook(browser, url: str, name: str, folder: str = "notebooks"):
@@ -179,4 +171,4 @@ def test_without_panels_extension_the_widgets_view_shows_results(browser, tmp_pa
         page.wait_for_selector(".jp-OutputArea :text('Done.')", timeout=120000)
     finally:
         page.context.close()
-        _stop(proc)
+        stop_server(proc, timeout=15)
