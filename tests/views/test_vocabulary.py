@@ -177,6 +177,17 @@ def test_new_categories_or_layers_are_drawn_afresh():
     assert not live.update(Curves(f.x, f.Y, ("mean", "other"), "features used k", "holdout − fresh", markers=True))
 
 
+def test_a_legend_whose_text_changed_is_relabelled_in_place():
+    f, newer = snapshot(0), snapshot(1)
+    live = LiveFigure(Curves(f.x, f.Y, ("run", "m + 1 = 11"), "k", "y"), "c", {})
+    figure = live.figure
+    assert live.update(Curves(newer.x, newer.Y, ("run", "m + 1 = 12"), "k", "y"))
+    assert live.figure is figure and [item.label.value for item in figure.legend[0].items] == ["run", "m + 1 = 12"]
+    assert np.allclose(live.sources[1].data["y"], newer.Y[:, 1])  # the data moved too
+    assert live.update(Curves(f.x, f.Y, ("run", "m + 1 = 11"), "k", "y"))  # and back
+    assert not live.update(Curves(f.x, f.Y, ("run", "m + 1 = 11"), "k", "other y label"))  # axes: drawn afresh
+
+
 def test_error_bars_are_dodged_apart():
     f = snapshot(0)
     spec = Curves(f.x, f.Y, ("a", "b"), "k", "acc", errors=[f.sd[:, 0], f.sd[:, 1]], dodge=0.1)

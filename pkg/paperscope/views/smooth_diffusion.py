@@ -15,8 +15,10 @@ SLOTS = ("λ = 0", "chosen λ")
 def _filmstrip(slot: int):
     """The interpolations of one model: rows latent pairs, columns frames (pixels 0-16)."""
     def build(frame, numeric=False):
-        label = f"pixel (0-16), {'λ = 0' if slot == 0 else f'λ = {frame.reg_weight:g}'}"
-        return ImageGrid(frame.filmstrip[slot], label, kdims=("mix ratio 0 → 1", "latent pair"), clim=(0, 16))
+        # The colour bar's label stays fixed (λ is in the title): a new λ then updates the
+        # image in place instead of drawing a new figure.
+        return ImageGrid(frame.filmstrip[slot], "pixel (0-16)", kdims=("mix ratio 0 → 1", "latent pair"),
+                         clim=(0, 16))
     return build
 
 
