@@ -6,8 +6,9 @@ the exact variance of its linear statistics, the count of exactly m points, E G 
 of volume-rescaled sampling (its defining density det G · Π ρ_m, by importance weighting; and,
 on a discrete ground set, by enumerating every tuple). Every statistical test uses a fixed seed
 and a margin of several standard errors, so it is deterministic and would pass for almost any
-seed. The (m + 1) identity is checked exactly by enumeration, its claim form is declared
-in ``paperscope.claims.dpp_least_squares``.
+seed. The (m + 1) identity and the (m + 1) bound of volume sampling at n ≥ m are checked exactly
+by enumeration, the identity's conditional (Rao–Blackwell) estimate against quadrature; their
+claim forms are declared in ``paperscope.claims.dpp_least_squares``.
 """
 
 import itertools
@@ -146,6 +147,39 @@ def test_dpp_interpolation_identity_is_exact_by_enumeration():
         assert expected / best2 == pytest.approx(m + 1, rel=1e-10)
 
 
+@pytest.mark.parametrize("k", [1, 2])
+def test_conditional_error_ratio_integrates_the_last_points_by_quadrature(k):
+    """(k + 1)(1 + |Φ_A⁺ g_A|²/best²) equals the chain rule's conditional mean of err²/best² over
+    the last k points (density ∝ det Φ²), by tensor Gauss–Legendre quadrature; by Cramer's rule
+    det Φ² |c − c*|² = Σ_j det Φ_{j←g}², smooth where the design is singular."""
+    m = 4
+    setup = dl.make_setup(dl.Params(m=m, target="runge", device="cpu"))
+    A = torch.tensor([-0.7, 0.2, 0.9][: m - k], dtype=F64)
+    t, wt = np.polynomial.legendre.leggauss(120)  # Runge's poles at ±i/5: ~1e-20 quadrature error
+    xq, wq = torch.tensor(t), torch.tensor(wt / 2)  # μ = dx/2
+    grids = torch.meshgrid(*[xq] * k, indexing="ij")
+    free = torch.stack([t.reshape(-1) for t in grids], -1)  # (Q^k, k)
+    weight = torch.stack([t.reshape(-1) for t in torch.meshgrid(*[wq] * k, indexing="ij")], -1).prod(-1)
+    X = torch.cat([A.expand(len(free), m - k), free], -1)  # (Q^k, m): the kept points first
+    Phi = dl.legendre_features(X, m)
+    g = setup.f(X) - Phi @ setup.c_star
+    cramer = sum(torch.linalg.det(torch.cat([Phi[..., :j], g[..., None], Phi[..., j + 1:]], -1)) ** 2
+                 for j in range(m))
+    det2 = torch.linalg.det(Phi) ** 2
+    oracle = float((weight * (det2 + cramer / setup.best2)).sum() / (weight * det2).sum())
+    got = dl.conditional_error_ratio(X[:1], setup, integrated=k)
+    assert float(got) == pytest.approx(oracle, rel=1e-9)
+
+
+def test_conditional_error_ratio_ends_are_the_plain_ratio_and_the_identity():
+    m = 6
+    setup = dl.make_setup(dl.Params(m=m, device="cpu"))
+    X = dl.sample_dpp(5, m, gen(3))
+    c, _ = dl.wls(X, setup.f(X), m)
+    assert torch.allclose(dl.conditional_error_ratio(X, setup, 0), dl._err_ratio(c, setup), rtol=1e-9)
+    assert dl.conditional_error_ratio(X, setup, m).tolist() == [m + 1.0] * 5
+
+
 @pytest.mark.parametrize("n", [4, 5])
 def test_volume_sampling_is_a_dpp_plus_iid_points_by_enumeration(n):
     """det G · Π ρ_m over n-tuples has the law of (DPP of m points) ∪ (n − m i.i.d. ρ_m points),
@@ -169,6 +203,27 @@ def test_volume_sampling_is_a_dpp_plus_iid_points_by_enumeration(n):
             decomp[key] = decomp.get(key, 0.0) + pS * np.prod(rho[list(T)])
     assert Z == pytest.approx(math.factorial(n) / math.factorial(n - m) / n ** m, rel=1e-12)
     assert max(abs(vol.get(s, 0.0) / Z - decomp.get(s, 0.0)) for s in set(vol) | set(decomp)) < 1e-14
+
+
+@pytest.mark.parametrize("n", [3, 4, 5])
+def test_volume_sampling_is_quasi_optimal_with_constant_m_plus_1_by_enumeration(n):
+    """E‖f − û‖² ≤ (m + 1)‖f − P_m f‖² for volume-rescaled sampling at every n ≥ m, unconditioned
+    (û is a det²-weighted mixture of interpolants: Jensen), with equality at n = m."""
+    _, mu, Psi, f = _discrete(6, 3, 2)
+    N, m = Psi.shape
+    k = (Psi ** 2).sum(1)
+    rho, w = mu * k / m, m / k
+    T = np.array(list(itertools.product(range(N), repeat=n)))  # (N^n, n) every ordered design
+    A = np.sqrt(w[T])[..., None] * Psi[T]  # (N^n, n, m)
+    p = np.linalg.det(A.transpose(0, 2, 1) @ A) * np.prod(rho[T], 1)  # ∝ det G · Π ρ_m
+    keep = p > 1e-14 * p.max()  # singular designs have probability 0
+    c, _ = dl.wls_solve(torch.tensor(Psi[T][keep]), torch.tensor(w[T][keep]), torch.tensor(f[T][keep]))
+    err2 = (mu * (f - c.numpy() @ Psi.T) ** 2).sum(1)
+    best2 = float((mu * (f - Psi @ (Psi.T @ (mu * f))) ** 2).sum())
+    ratio = float((p[keep] * err2).sum() / p.sum()) / best2
+    assert 1 < ratio <= (m + 1) * (1 + 1e-10)
+    if n == m:
+        assert ratio == pytest.approx(m + 1, rel=1e-10)
 
 
 # --- the continuous samplers ----------------------------------------------------------------
