@@ -362,6 +362,33 @@ def test_closing_a_run_frees_every_tensor_the_memo_does_not_keep(mode, warm):
         gc.enable()
 
 
+def test_closing_during_the_evaluation_frees_its_tensors():
+    """An evaluation-only run yields four frames (final filmstrips, this run's trade-off points, the
+    cached λ = 0.3 model evaluated again for the curve, the metrics): closed after any of the first
+    three, inside the final evaluation or the trade-off curve, it leaves only the memo's models."""
+    def small(**overrides):  # training is not the point here: a few steps
+        return quick(mode="scratch", train_steps=10, n_samples=50, **overrides)
+
+    list(sd.run(small()))
+    list(sd.run(small(reg_weight=1.0)))
+    assert len(list(sd.run(small(reg_weight=1.0, ddim_steps=20)))) == 4
+    for taken, ddim_steps in [(1, 15), (2, 12), (3, 10)]:  # new evaluation settings: λ = 0.3 evaluated again
+        gc.collect()
+        before = set(_live_tensors())
+        gc.disable()  # only reference counting may free them
+        try:
+            frames = sd.run(small(reg_weight=1.0, ddim_steps=ddim_steps))
+            collections.deque(itertools.islice(frames, taken), maxlen=0)
+            made = [weakref.ref(t) for i, t in _live_tensors().items() if i not in before]
+            assert made, "the test saw no tensor of the run: it would prove nothing"
+            frames.close()
+            kept = {id(t) for _, item in sd.MODELS.items() for t in [*item.net.weights, *item.net.biases]}
+            left = [r() for r in made if r() is not None and id(r()) not in kept]
+            assert not left, f"closed after {taken} frames, {len(left)} of {len(made)} tensors outlive it"
+        finally:
+            gc.enable()
+
+
 def test_too_large_a_lambda_is_reported_as_collapsed():
     """Adam makes a huge λ mean 'the penalty alone': the model stops denoising. Measured at this
     size: diffusion loss 1.6-1.8 against 0.39-0.40 at λ = 0 (seeds 0, 1)."""

@@ -83,7 +83,7 @@ of ISTD in lambda (large lambda collapses).
 
 import importlib.util
 import math
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -425,14 +425,16 @@ def step_variation(net: EpsMLP, x0: torch.Tensor, t: torch.Tensor, eps: torch.Te
     # One copy of the noise per model, made a leaf *before* x_t is formed, so the Jacobian holds
     # the explicit sigma_t eps path as well as the network's (the paper code's requires_grad_).
     E = eps.expand(K, B, D).clone().requires_grad_(u is not None)
-    x_t = alpha * x0 + sigma * E  # (K, B, D)
-    eps_pred = net(x_t, t)
-    L_base = (eps_pred - eps).pow(2).mean((1, 2))  # (K,)
+    x_t = alpha * x0 + sigma * E  # x_t = alpha_t x_0 + sigma_t eps, (K, B, D)
+    eps_pred = net(x_t, t)  # eps_theta(x_t, t)
+    L_base = (eps_pred - eps).pow(2).mean((1, 2))  # L_base = E ||eps_theta - eps||^2, (K,)
     if u is None:
         return L_base, None
-    x0_hat = (x_t - sigma * eps_pred) / alpha  # one-step prediction, (K, B, D)
+    x0_hat = (x_t - sigma * eps_pred) / alpha  # x0_hat = (x_t - sigma_t eps_theta) / alpha_t, (K, B, D)
+    # g = grad_eps <x0_hat(eps), sigma_t u> = sigma_t J^T u: one vector-Jacobian product, kept in the
+    # graph when training (create_graph) so the penalty on v can be differentiated (a double backward)
     (g,) = torch.autograd.grad((x0_hat * (sigma * u)).sum(), E, create_graph=create_graph, retain_graph=True)
-    v = g.pow(2).sum(-1).sqrt()  # (K, B), as the repo's sqrt(sum grad^2)
+    v = g.pow(2).sum(-1).sqrt()  # v = ||g||, (K, B), as the repo's sqrt(sum grad^2)
     return L_base, v
 
 
@@ -440,7 +442,8 @@ def svr_penalty(v: torch.Tensor, a: torch.Tensor, decay: float):
     """``L_reg (K,)`` and the new running target ``a (K,)`` (not detached: the caller detaches).
 
     ``a_new = a + decay (mean_batch v - a)``; ``L_reg = mean_batch (v - a_new)^2``: the paper
-    code's ``step_regularize``, where the updated target enters the penalty with its gradient.
+    code's ``step_regularize`` (paper Eq. 9-10), where the updated target enters the penalty with
+    its gradient.
     """
     a_new = a + decay * (v.mean(1) - a)
     return (v - a_new[:, None]).pow(2).mean(1), a_new
@@ -477,34 +480,42 @@ class Trainer:
         Without regularisation v is measured every ``monitor_every`` steps only (it costs an extra
         backward pass) and L_reg, a and v repeat their latest measured values.
         """
-        out = []
-        B, N, dev = self.batch_size, self.X.shape[0], self.X.device
-        for _ in range(n):
-            idx = torch.randint(N, (B,), generator=self.data_gen, device=dev)
-            t = torch.randint(self.sched.T, (B,), generator=self.data_gen, device=dev)
-            eps = torch.randn(B, D, generator=self.data_gen, device=dev, dtype=self.X.dtype)
-            measure = self.regularise or self.step % self.monitor_every == 0
-            u = (torch.randn(B, D, generator=self.proj_gen, device=dev, dtype=self.X.dtype) / math.sqrt(D)
-                 if measure else None)
-            L_base, v = step_variation(self.net, self.X[idx], t, eps, u, self.sched, self.regularise)
-            loss = L_base.sum()  # the models never interact: each gets its own gradient
-            if self.regularise:
-                L_reg, a_new = svr_penalty(v, self.a, self.decay)
-                loss = loss + (self.lam * L_reg).sum()
-                self.a, self.reg_last = a_new.detach(), L_reg.detach()
-            elif v is not None:  # monitoring only: the penalty it would pay, EMA stretched over the gap
-                decay = 1 - (1 - self.decay) ** self.monitor_every
-                L_reg, a_new = svr_penalty(v.detach(), self.a, decay)
-                self.a, self.reg_last = a_new, L_reg
-            if v is not None:
-                self.v_last = v.detach().mean(1)
-            self.opt.lr = self.lr_at(self.step)
-            self.opt.zero_grad()
-            loss.backward()
-            self.opt.step()
-            out.append(torch.stack([L_base.detach(), self.reg_last, self.a, self.v_last]))
-            self.step += 1
-        return torch.stack(out)
+        return torch.stack([self._train_step() for _ in range(n)])
+
+    def _train_step(self) -> torch.Tensor:
+        """One Adam step on ``L = L_base + lambda L_reg`` (per model; the K losses are summed, their
+        gradients do not mix); returns ``(4, K)``: L_base, L_reg, a, mean v."""
+        x0, t, eps, u = self._draw()
+        L_base, v = step_variation(self.net, x0, t, eps, u, self.sched, self.regularise)
+        loss = L_base.sum()
+        if self.regularise:
+            L_reg, a_new = svr_penalty(v, self.a, self.decay)  # a <- a + decay (mean v - a)
+            loss = loss + (self.lam * L_reg).sum()  # L = L_base + lambda L_reg
+            self.a, self.reg_last = a_new.detach(), L_reg.detach()
+        elif v is not None:  # monitoring only: the penalty it would pay, EMA stretched over the gap
+            decay = 1 - (1 - self.decay) ** self.monitor_every
+            L_reg, a_new = svr_penalty(v.detach(), self.a, decay)
+            self.a, self.reg_last = a_new, L_reg
+        if v is not None:
+            self.v_last = v.detach().mean(1)
+        self.opt.lr = self.lr_at(self.step)
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        self.step += 1
+        return torch.stack([L_base.detach(), self.reg_last, self.a, self.v_last])
+
+    def _draw(self) -> tuple:
+        """The step's batch, shared by the K models: digits ``x0 (B, D)``, timesteps ``t (B,)``,
+        noise ``eps (B, D)`` and, where v is measured, the direction ``u ~ N(0, I)/sqrt(D) (B, D)``
+        (from its own stream, so measuring v or not never changes the digits and noise drawn)."""
+        B, N, dev, dtype = self.batch_size, self.X.shape[0], self.X.device, self.X.dtype
+        idx = torch.randint(N, (B,), generator=self.data_gen, device=dev)
+        t = torch.randint(self.sched.T, (B,), generator=self.data_gen, device=dev)
+        eps = torch.randn(B, D, generator=self.data_gen, device=dev, dtype=dtype)
+        measure = self.regularise or self.step % self.monitor_every == 0
+        u = torch.randn(B, D, generator=self.proj_gen, device=dev, dtype=dtype) / math.sqrt(D) if measure else None
+        return self.X[idx], t, eps, u
 
     def release(self) -> None:
         self.opt = None
@@ -780,11 +791,41 @@ def log_grid(steps: int, offset: int = 0) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# The run
+# The run, in the order it happens: set up the data, plan which models to train (the memo may
+# hold some), train each phase, evaluate both slots, collect the trade-off curve, report.
+
+
+@dataclass(eq=False)
+class _Lab:
+    """What every part of one run reads: the knobs, the device, the digits, the noise schedule and
+    the fixed evaluation set."""
+
+    params: Params
+    device: torch.device
+    X: torch.Tensor  # (N, D) the digits on the model's [-1, 1] scale
+    data_pixels: torch.Tensor  # (N, D) the same on the 0..16 scale, for the quality proxy
+    sched: Schedule
+    ev: EvalSet
+    ref_quality: float  # the quality proxy of real digits (leave-one-out)
+    ref_spread: float  # the sample spread of real digits
+    dtype: ClassVar[torch.dtype] = torch.float32  # every model is float32 (model_key relies on it)
+
+
+def _setup(params: Params) -> _Lab:
+    device, dtype = resolve_device(params.device), _Lab.dtype
+    pixels = digits_pixels()
+    ref_quality, ref_spread = data_reference()
+    return _Lab(params, device, X=torch.as_tensor(to_model_scale(pixels), dtype=dtype, device=device),
+                data_pixels=torch.as_tensor(pixels, dtype=dtype, device=device),
+                sched=make_schedule(T_STEPS, device, dtype),
+                ev=make_eval_set(params.n_pairs, params.n_samples, device, dtype),
+                ref_quality=ref_quality, ref_spread=ref_spread)
 
 
 @dataclass
 class _Phase:
+    """One stretch of training: the models under ``keys`` (weights ``lambdas``) trained side by side."""
+
     name: str
     stage: str  # "scratch" or "finetune" (LoRA on the pre-trained λ = 0 model)
     lambdas: list
@@ -792,6 +833,363 @@ class _Phase:
     steps: int
     offset: int  # first step of this phase on the run's step axis
     rows: slice  # this phase's rows in the logged history
+
+
+@dataclass(eq=False)
+class _Plan:
+    """Which models the run shows, which of them the memo holds already and what must be trained."""
+
+    mode: str
+    lam: float
+    keys: list  # memo keys of display slot 0 (the λ = 0 baseline) and slot 1 (the chosen λ)
+    pre_key: tuple | None  # the pre-trained λ = 0 model that fine-tuning starts from (finetune mode)
+    cached: dict  # key -> Trained: what the memo holds already
+    phases: list  # _Phase, in training order (none: evaluation only)
+    trade: list  # (key, Trained): the memo's models at another λ, for the trade-off curve
+    log_steps: np.ndarray  # (L,) logged steps over the whole run (pre-training, then fine-tuning)
+    hist: np.ndarray  # (L, 4, 2) L_base, L_reg, a, mean v per slot: from the memo, then from training
+    first_rows: slice  # the first stage's rows in hist (pre-training, or all of a scratch run)
+    notice: str
+
+    @property
+    def total(self) -> int:
+        """The run's step axis: training steps, then evaluation units (two for the final
+        evaluation, one for this run's trade-off points, one per other model on the curve)."""
+        return sum(p.steps for p in self.phases) + 3 + len(self.trade)
+
+
+def _plan(params: Params, device) -> _Plan:
+    """Look the run's models up in the memo and lay out the rest: the phases to train, the logged
+    history (cached models bring theirs) and the other models on the trade-off curve."""
+    lam, finetune = float(params.reg_weight), params.mode == "finetune"
+    keys = [model_key(params, 0.0, device, params.mode), model_key(params, lam, device, params.mode)]
+    pre_key = model_key(params, 0.0, device, "scratch") if finetune else None
+    cached = {}
+    for key in {*keys, pre_key} - {None}:
+        item = MODELS.get(key)
+        if item is not None:
+            cached[key] = item
+    # λ = 0 and the chosen λ, each once (at λ = 0 they are one model), where the memo lacks them
+    todo = [(lv, k) for lv, k in dict.fromkeys(((0.0, keys[0]), (lam, keys[1]))) if k not in cached]
+    log_steps, first_rows, last_rows = _log_rows(params)
+    phases = _phases(params, todo, pre_key, pre_key in cached, first_rows, last_rows)
+    notice = "λ = 0: the chosen model is the baseline itself" if lam == 0 else ""
+    if not phases:
+        notice = "; ".join(filter(None, [notice, "trained models from the cache: evaluation only"]))
+    hist = _cached_history(len(log_steps), keys, pre_key, cached, first_rows)
+    return _Plan(mode=params.mode, lam=lam, keys=keys, pre_key=pre_key, cached=cached, phases=phases,
+                 trade=_trade_models(keys), log_steps=log_steps, hist=hist, first_rows=first_rows, notice=notice)
+
+
+def _log_rows(params: Params) -> tuple[np.ndarray, slice, slice]:
+    """The logged steps of the whole run (one grid per stage) and the rows of its first and last stage."""
+    grids = [log_grid(params.train_steps)]
+    if params.mode == "finetune":  # fine-tuning continues the step axis after pre-training
+        grids.append(log_grid(params.finetune_steps, params.train_steps))
+    log_steps, first = np.concatenate(grids), slice(0, len(grids[0]))
+    return log_steps, first, (slice(len(grids[0]), len(log_steps)) if len(grids) > 1 else first)
+
+
+def _phases(params: Params, todo: list, pre_key, pretrained: bool, first_rows: slice, last_rows: slice) -> list:
+    """The training phases for the models in ``todo`` ((λ, key) pairs): in finetune mode the λ = 0
+    pre-training first unless the memo holds it, then the models themselves, trained together."""
+    if not todo:
+        return []
+    if params.mode == "scratch":
+        return [_Phase("training", "scratch", [lv for lv, _ in todo], [k for _, k in todo], params.train_steps, 0,
+                       last_rows)]
+    pre = [] if pretrained else [_Phase("pre-training λ = 0", "scratch", [0.0], [pre_key], params.train_steps, 0,
+                                        first_rows)]
+    return pre + [_Phase("fine-tuning (LoRA)", "finetune", [lv for lv, _ in todo], [k for _, k in todo],
+                         params.finetune_steps, params.train_steps, last_rows)]
+
+
+def _cached_history(n_rows: int, keys: list, pre_key, cached: dict, first_rows: slice) -> np.ndarray:
+    """The ``(L, 4, 2)`` history as far as the memo knows it: a cached model's own log, or, for a
+    model still to be fine-tuned, the cached pre-training; NaN where nothing is logged yet."""
+    hist = np.full((n_rows, 4, 2), np.nan)
+    for slot, key in enumerate(keys):
+        if key in cached:
+            hist[:, :, slot] = cached[key].history
+        elif pre_key in cached:  # (pre_key is None outside finetune mode, never a memo key)
+            hist[first_rows, :, slot] = cached[pre_key].history
+    return hist
+
+
+def _trade_models(keys: list) -> list:
+    """The memo's other models on this run's trade-off curve: the same settings up to λ, at
+    λ = 0 or at this run's EMA decay. Read without holding them: the curve shows what the memo
+    happens to keep."""
+    return [(k, item) for k, item in MODELS.items()
+            if k[:-2] == keys[0][:-2] and k not in keys and (k[-2] == 0 or k[-1] == keys[1][-1])]
+
+
+@dataclass(eq=False)
+class _Slots:
+    """Which model fills each display slot now (0: the λ = 0 baseline, 1: the chosen λ): one in
+    training, a finished one (cached or trained by this run), the pre-trained model while its
+    fine-tunes have not started or, before any training, the fresh initialisation."""
+
+    lab: _Lab
+    keys: list
+    pre_key: tuple | None
+    nets: dict  # key -> finished K = 1 model
+    live: dict = field(default_factory=dict)  # key -> (trainer, index) of a model in training
+
+    def pair(self) -> tuple[EpsMLP, list[int]]:
+        """The slots' models as one batched model (each distinct model once) and the slot ->
+        model index map."""
+        names = [self._name(key) for key in self.keys]
+        models = {name: self._model(name) for name in dict.fromkeys(names)}
+        return EpsMLP.stack(list(models.values())), [list(models).index(name) for name in names]
+
+    def start(self, keys: list, trainer) -> None:
+        for i, key in enumerate(keys):
+            self.live[key] = (trainer, i)
+
+    def finish(self, key) -> EpsMLP:
+        """The model under ``key`` finished training: a detached K = 1 copy takes its slot."""
+        trainer, k = self.live.pop(key)
+        self.nets[key] = trainer.member(k)
+        return self.nets[key]
+
+    def _name(self, key):
+        if self.pre_key is not None and key not in self.live and key not in self.nets:
+            key = self.pre_key  # fine-tuning has not started: the slot shows its starting point
+        return key if key in self.live or key in self.nets else "fresh"
+
+    def _model(self, name) -> EpsMLP:
+        if name in self.live:
+            trainer, k = self.live[name]
+            return trainer.member(k)
+        if name in self.nets:
+            return self.nets[name]
+        p, lab = self.lab.params, self.lab
+        return init_mlp(p.hidden, torch_generator(p.seed, lab.device, STREAM_INIT), 1, lab.device, lab.dtype)
+
+
+@dataclass(eq=False)
+class _View:
+    """What the next frame shows: the steps of the run update it, ``frame`` takes a snapshot."""
+
+    plan: _Plan
+    quality_reference: float
+    done: int = 0  # steps of this run so far (training steps, then evaluation units)
+    phase: str = "starting"
+    eval_label: str = ""
+    filmstrip: np.ndarray | None = None  # (2, S, F, 8, 8)
+    distances: np.ndarray | None = None  # (2, S, F - 1)
+    profile: np.ndarray | None = None  # (2, F - 1)
+    istd_steps: list = field(default_factory=list)
+    istd_trace: list = field(default_factory=list)  # a (2,) ISTD per interim evaluation
+    collapsed: bool = False
+    trade: tuple = field(default_factory=lambda: (np.zeros(0),) * 4)  # λ, ISTD, CV, quality of its models
+    v: tuple = field(default_factory=lambda: (np.zeros(N_V_BINS), np.zeros((N_V_BINS, 2)), np.zeros(N_T_BINS),
+                                              np.zeros((N_T_BINS, 2))))  # _v_views of the final models
+
+    def show_filmstrips(self, res: dict, label: str) -> None:
+        """Show an interpolation evaluation (host arrays, one row per slot)."""
+        S = min(N_SHOW, res["frames"].shape[1])
+        self.filmstrip = res["frames"][:, :S].reshape(2, S, N_FRAMES, SIDE, SIDE)
+        self.distances, self.profile = res["d"][:, :S], res["d"].mean(1)
+        self.eval_label = label
+
+    def show_trade(self, points: dict) -> None:
+        """Show the trade-off curve of ``points`` (λ -> evaluation summary)."""
+        lams = np.array(sorted(points))
+        self.trade = (lams, *(np.array([points[lv][k] for lv in lams]) for k in ("istd", "cv", "quality")))
+
+    def frame(self, metrics: dict | None = None) -> SmoothFrame:
+        plan, hist = self.plan, self.plan.hist
+        return SmoothFrame(
+            step=self.done, total_steps=plan.total, metrics=metrics, mode=plan.mode,
+            mode_label=MODE_LABELS[plan.mode], phase=self.phase, notice=plan.notice, reg_weight=plan.lam,
+            collapsed=self.collapsed, log_steps=plan.log_steps, loss_base=hist[:, 0].copy(),
+            loss_reg=hist[:, 1].copy(), target_a=hist[:, 2].copy(), v_mean=hist[:, 3].copy(),
+            eval_label=self.eval_label, filmstrip=self.filmstrip, distances=self.distances, profile=self.profile,
+            istd_steps=np.array(self.istd_steps, dtype=int), istd_trace=np.array(self.istd_trace).reshape(-1, 2),
+            trade_lambda=self.trade[0], trade_istd=self.trade[1], trade_cv=self.trade[2],
+            trade_quality=self.trade[3], quality_reference=self.quality_reference, v_bins=self.v[0],
+            v_hist=self.v[1], v_t=self.v[2], v_median=self.v[3],
+        )
+
+
+def _interpolations(lab: _Lab, net: EpsMLP, index: list, n_pairs: int, ddim_steps: int) -> dict:
+    """``interpolation_eval`` of the batched models, as host arrays with one row per slot."""
+    res = interpolation_eval(net, lab.ev, lab.sched, n_pairs=n_pairs, ddim_steps=ddim_steps,
+                             kind=lab.params.interpolation)
+    sel = torch.tensor(index, device=lab.device)
+    return {k: to_host(res[k].index_select(0, sel)) for k in ("frames", "d", "istd", "mean_distance", "cv")}
+
+
+def _show_interim(lab: _Lab, slots: _Slots, view: _View, step: int, where: str) -> None:
+    """A quick look at the slots' models now: filmstrips and ISTD from few pairs and DDIM steps."""
+    net, index = slots.pair()
+    res = _interpolations(lab, net, index, INTERIM_PAIRS, INTERIM_DDIM)
+    view.show_filmstrips(res, f"{where}: {INTERIM_PAIRS} pairs, {INTERIM_DDIM} DDIM steps")
+    view.istd_steps.append(step)
+    view.istd_trace.append(res["istd"])
+
+
+def _trainers(lab: _Lab, phase: _Phase, base: EpsMLP | None) -> TrainerGroup:
+    """The phase's models as trainers: on a CPU one per λ (the λ = 0 one skips the double
+    backward), elsewhere one batched trainer. ``base``: the pre-trained model LoRA fine-tunes."""
+    groups = [phase.lambdas] if lab.device.type != "cpu" else [[lv] for lv in phase.lambdas]
+    return TrainerGroup([_trainer(lab, phase, lambdas, base) for lambdas in groups])
+
+
+def _trainer(lab: _Lab, phase: _Phase, lambdas: list, base: EpsMLP | None) -> Trainer:
+    # Every trainer draws the same initial weights, LoRA init, digits, noise and directions, so a
+    # model trains the same alone or in a batch; fine-tuning draws from streams of its own.
+    p, scratch = lab.params, phase.stage == "scratch"
+    data_stream, proj_stream = (STREAM_DATA, STREAM_PROJ) if scratch else (STREAM_FT_DATA, STREAM_FT_PROJ)
+    if scratch:
+        net = init_mlp(p.hidden, torch_generator(p.seed, lab.device, STREAM_INIT), len(lambdas), lab.device,
+                       lab.dtype)
+    else:
+        net = with_lora(base, len(lambdas), torch_generator(p.seed, lab.device, STREAM_LORA))
+    return Trainer(net, lambdas, X=lab.X, sched=lab.sched, batch_size=p.batch_size, lr=p.lr, steps=phase.steps,
+                   ema_decay=p.ema_decay, data_gen=torch_generator(p.seed, lab.device, data_stream),
+                   proj_gen=torch_generator(p.seed, lab.device, proj_stream))
+
+
+def _check_losses(out: np.ndarray, trainer: TrainerGroup, phase: _Phase, params: Params) -> None:
+    step = phase.offset + trainer.step
+    check_finite(out[:, 0], step=step, what=f"the diffusion loss ({phase.name})", hint=_hint(params))
+    if trainer.regularise:
+        check_finite(out[:, 1:], step=step, what=f"the variation regularizer ({phase.name})", hint=_hint(params))
+
+
+def _log_chunk(hist: np.ndarray, out: np.ndarray, start: int, every: int, rows: slice, fills: list) -> None:
+    """Copy a chunk's logged steps (every ``every``-th step of the phase) of ``out (n, 4, K)``
+    into the history rows, model k into the display slots ``fills[k]``."""
+    steps = start + np.arange(out.shape[0])
+    logged = steps % every == 0
+    for k, targets in enumerate(fills):
+        for slot in targets:
+            hist[rows.start + steps[logged] // every, :, slot] = out[logged, :, k]
+
+
+def _train_phase(lab: _Lab, plan: _Plan, phase: _Phase, slots: _Slots, view: _View) -> Iterator[SmoothFrame]:
+    """Train one phase's models side by side, log their history and yield frames as the pacer
+    asks (with interim filmstrips, which are slower, on their own interval); then keep each
+    model and its history in the memo."""
+    view.phase = phase.name
+    trainer = _trainers(lab, phase, slots.nets.get(plan.pre_key))
+    slots.start(phase.keys, trainer)
+    # Which display slots each trained model fills (the pre-trained model: both, for now).
+    fills = [[s for s, key in enumerate(plan.keys) if key == k] or [0, 1] for k in phase.keys]
+    every = log_every(phase.steps)
+    pace = Pacer()  # per phase: a fine-tuning step (LoRA, double backward) costs more than pre-training's
+    evals = Interval(INTERIM_EVAL_S[1], first=INTERIM_EVAL_S[0])
+    for n in pace.chunks(phase.steps):
+        start = trainer.step
+        out = to_host(trainer.train_steps(n))  # (n, 4, K)
+        _check_losses(out, trainer, phase, lab.params)
+        _log_chunk(plan.hist, out, start, every, phase.rows, fills)
+        view.done += n
+        if trainer.step == phase.steps:
+            break  # the phase's last chunk: the final evaluation follows
+        show = pace.due()  # asked first: it also ends the chunk's timing, before any evaluation
+        if evals.due():
+            step = phase.offset + trainer.step
+            _show_interim(lab, slots, view, step, f"{phase.name}, step {step}")
+            evals.reset()  # the next one a full interval after this one ended
+            show = True  # the new filmstrip at once
+            pace.shown()
+        if show:
+            yield view.frame()
+    for i, key in enumerate(phase.keys):  # phase done: keep each model and its history for later runs
+        history = plan.hist[plan.first_rows, :, 0] if key == plan.pre_key else plan.hist[:, :, fills[i][0]]
+        MODELS.put(key, Trained(slots.finish(key), history.copy()))
+    trainer.release()
+
+
+def _final_eval(lab: _Lab, plan: _Plan, slots: _Slots, view: _View) -> Generator[SmoothFrame, None, tuple]:
+    """Evaluate both slots at the chosen settings: filmstrips and ISTD first (what the eye wants:
+    a frame), then sample quality, the inversion round trip, v's distribution and the collapse
+    check. A generator; it returns the two slots' summaries, their inversion MSE ``(2,)`` and the
+    collapse warning."""
+    p = lab.params
+    view.phase = "evaluating"
+    net, index = slots.pair()
+    final = _interpolations(lab, net, index, p.n_pairs, p.ddim_steps)
+    view.show_filmstrips(final, f"final: {p.n_pairs} pairs, {p.ddim_steps} DDIM steps, {p.interpolation}")
+    view.done += 1
+    yield view.frame()
+
+    samples = sample_eval(net, lab.ev, lab.sched, lab.data_pixels, n_samples=p.n_samples, ddim_steps=p.ddim_steps)
+    sel = torch.tensor(index, device=lab.device)
+    for name in ("quality", "spread", "inversion_mse"):
+        final[name] = to_host(samples[name].index_select(0, sel))
+    v = to_host(v_distribution(net, lab.ev, lab.sched).index_select(0, sel))  # (2, N_V)
+    view.v = _v_views(v, to_host(lab.ev.v_t))
+    summary = _summaries(final, plan.hist)
+    warning = collapse_warning(summary[1], None if plan.lam == 0 else summary[0], lab.ref_spread)
+    view.collapsed = bool(warning)
+    ekey = eval_key(p)
+    for slot, key in enumerate(plan.keys):  # kept with the model: the trade-off curve of later runs reads it
+        item = MODELS.get(key)
+        if item is not None:
+            item.summaries[ekey] = summary[slot]
+    view.done += 1
+    return summary, final["inversion_mse"], warning
+
+
+def _summaries(final: dict, hist: np.ndarray) -> list[dict]:
+    """Per slot, the final evaluation as floats and the diffusion loss over the last 5 % of the
+    logged points (what the collapse check compares)."""
+    summary = [{k: float(final[k][s]) for k in ("istd", "mean_distance", "cv", "quality", "spread")} for s in (0, 1)]
+    tail = hist[-max(1, len(hist) // 20):, 0]  # (rows, 2)
+    for slot in (0, 1):
+        summary[slot]["loss_base"] = float(np.nanmean(tail[:, slot])) if np.isfinite(tail[:, slot]).any() else np.nan
+    return summary
+
+
+def _trade_off(lab: _Lab, plan: _Plan, view: _View, points: dict) -> Iterator[SmoothFrame]:
+    """The trade-off curve: this run's ``points`` (λ -> summary), then every other model the memo
+    keeps with these settings, each evaluated once per evaluation setting (kept with the model)."""
+    view.show_trade(points)
+    yield view.frame()
+    ekey = eval_key(lab.params)
+    for key, item in plan.trade:
+        if ekey not in item.summaries:
+            item.summaries[ekey] = _summarise(lab, item.net)
+        points[key[-2]] = item.summaries[ekey]
+        view.show_trade(points)
+        view.done += 1
+        yield view.frame()
+
+
+def _summarise(lab: _Lab, net: EpsMLP) -> dict:
+    """ISTD, mean distance, CV, quality and spread of one model (K = 1) at the run's settings."""
+    p = lab.params
+    r = interpolation_eval(net, lab.ev, lab.sched, n_pairs=p.n_pairs, ddim_steps=p.ddim_steps, kind=p.interpolation)
+    q = sample_eval(net, lab.ev, lab.sched, lab.data_pixels, n_samples=p.n_samples, ddim_steps=p.ddim_steps)
+    s = {k: float(r[k][0]) for k in ("istd", "mean_distance", "cv")}
+    s.update(quality=float(q["quality"][0]), spread=float(q["spread"][0]))
+    return s
+
+
+def _metrics(lab: _Lab, plan: _Plan, summary: list, inversion_mse: np.ndarray, warning: str) -> dict:
+    """The last frame's metrics: the chosen λ's model, and the λ = 0 baseline's with ``_baseline``."""
+    b, c = summary
+    a_logged = plan.hist[:, 2, 1][np.isfinite(plan.hist[:, 2, 1])]
+    return {
+        "reg_weight": plan.lam, "mode": plan.mode,
+        "istd": _num(c["istd"]), "mean_distance": _num(c["mean_distance"]), "cv": _num(c["cv"]),
+        "quality": _num(c["quality"]), "inversion_mse": _num(inversion_mse[1]),
+        "istd_baseline": _num(b["istd"]), "mean_distance_baseline": _num(b["mean_distance"]),
+        "cv_baseline": _num(b["cv"]), "quality_baseline": _num(b["quality"]),
+        "inversion_mse_baseline": _num(inversion_mse[0]),
+        "istd_ratio": _num(c["istd"] / b["istd"]) if b["istd"] > 0 else None,
+        "cv_ratio": _num(c["cv"] / b["cv"]) if b["cv"] > 0 else None,
+        "quality_reference": lab.ref_quality, "spread": _num(c["spread"]), "spread_baseline": _num(b["spread"]),
+        "spread_reference": lab.ref_spread,
+        "target_a": _num(a_logged[-1]) if plan.lam > 0 and len(a_logged) else None,
+        "loss_base": _num(c["loss_base"]), "loss_base_baseline": _num(b["loss_base"]),
+        "collapsed": bool(warning), "warning": warning,
+    }
 
 
 def _num(x) -> float | None:
@@ -823,262 +1221,24 @@ def _v_views(v: np.ndarray, t: np.ndarray):
 def run(params: Params) -> Iterator[SmoothFrame]:
     """Train (or fetch from the memo) the λ = 0 baseline and the λ model, evaluate; yield frames.
 
-    Cancelling closes this generator, which frees its locals (trainers, optimiser state, data)
-    at once: no closure here refers to itself, so no reference cycle waits for the collector.
+    Cancelling closes this generator (and the step it is in), which frees its locals (trainers,
+    optimiser state, data) at once: no object of the run refers back to itself, so no reference
+    cycle waits for the collector.
     """
-    device = resolve_device(params.device)
-    dtype = torch.float32
-    lam, finetune = float(params.reg_weight), params.mode == "finetune"
-    hint = _hint(params)
-    pixels = digits_pixels()
-    X = torch.as_tensor(to_model_scale(pixels), dtype=dtype, device=device)  # (N, D) in [-1, 1]
-    data_pixels = torch.as_tensor(pixels, dtype=dtype, device=device)
-    sched = make_schedule(T_STEPS, device, dtype)
-    ev = make_eval_set(params.n_pairs, params.n_samples, device, dtype)
-    ref_quality, ref_spread = data_reference()
-
-    # Which models exist already, which must be trained. Slot 0: λ = 0 baseline, slot 1: chosen λ.
-    keys = [model_key(params, 0.0, device, params.mode), model_key(params, lam, device, params.mode)]
-    pre_key = model_key(params, 0.0, device, "scratch") if finetune else None
-    nets = {}  # key -> trained K = 1 model, for this run's evaluation
-    live = {}  # key -> (trainer, index) of a model in training
-    cached = {}
-    for key in {*keys, pre_key} - {None}:
-        item = MODELS.get(key)
-        if item is not None:
-            cached[key], nets[key] = item, item.net
-    todo = [(lv, k) for lv, k in dict.fromkeys(((0.0, keys[0]), (lam, keys[1]))) if k not in cached]
-
-    # The logged history: one grid over the whole run (pre-training, then fine-tuning).
-    pre_steps = params.train_steps if finetune else 0
-    grids = [log_grid(params.train_steps)] + ([log_grid(params.finetune_steps, pre_steps)] if finetune else [])
-    log_steps = np.concatenate(grids)
-    first_rows = slice(0, len(grids[0]))
-    last_rows = slice(len(grids[0]), len(log_steps)) if finetune else first_rows
-    hist = np.full((len(log_steps), 4, 2), np.nan)
-    for slot, key in enumerate(keys):
-        if key in cached:
-            hist[:, :, slot] = cached[key].history
-        elif finetune and pre_key in cached:
-            hist[first_rows, :, slot] = cached[pre_key].history
-
-    phases = []
-    if todo and finetune and pre_key not in cached:
-        phases.append(_Phase("pre-training λ = 0", "scratch", [0.0], [pre_key], params.train_steps, 0, first_rows))
-    if todo:
-        phases.append(_Phase("fine-tuning (LoRA)" if finetune else "training", params.mode,
-                             [lv for lv, _ in todo], [k for _, k in todo],
-                             params.finetune_steps if finetune else params.train_steps, pre_steps, last_rows))
-    # Read without holding them: the curve shows what the memo happens to keep.
-    trade = [(k, item) for k, item in MODELS.items()
-             if k[:-2] == keys[0][:-2] and k not in keys and (k[-2] == 0 or k[-1] == keys[1][-1])]
-    train_total = sum(p.steps for p in phases)
-    total = train_total + 3 + len(trade)
-    notice = "λ = 0: the chosen model is the baseline itself" if lam == 0 else ""
-    if not phases:
-        notice = "; ".join(filter(None, [notice, "trained models from the cache: evaluation only"]))
-
-    view = {"phase": "starting", "eval_label": "", "istd_steps": [], "istd_trace": [], "collapsed": False,
-            "trade": (np.zeros(0),) * 4, "v": (np.zeros(N_V_BINS), np.zeros((N_V_BINS, 2)),
-                                                np.zeros(N_T_BINS), np.zeros((N_T_BINS, 2))),
-}
-    done = 0  # steps of this run so far (training steps, then evaluation units)
-
-    def frame(metrics=None) -> SmoothFrame:
-        return SmoothFrame(
-            step=done, total_steps=total, metrics=metrics, mode=params.mode,
-            mode_label=MODE_LABELS[params.mode], phase=view["phase"], notice=notice, reg_weight=lam,
-            collapsed=view["collapsed"], log_steps=log_steps, loss_base=hist[:, 0].copy(),
-            loss_reg=hist[:, 1].copy(), target_a=hist[:, 2].copy(), v_mean=hist[:, 3].copy(),
-            eval_label=view["eval_label"], filmstrip=view["filmstrip"], distances=view["distances"],
-            profile=view["profile"], istd_steps=np.array(view["istd_steps"], dtype=int),
-            istd_trace=np.array(view["istd_trace"]).reshape(-1, 2), trade_lambda=view["trade"][0],
-            trade_istd=view["trade"][1], trade_cv=view["trade"][2], trade_quality=view["trade"][3],
-            quality_reference=ref_quality, v_bins=view["v"][0], v_hist=view["v"][1], v_t=view["v"][2],
-            v_median=view["v"][3],
-        )
-
-    def source(key):
-        """Where a slot's model comes from now: a live trainer, a finished model, the pre-trained
-        model (fine-tuning not started yet) or, before any training, the fresh initialisation."""
-        if pre_key is not None and key not in live and key not in nets:
-            key = pre_key  # (no recursive call: a closure naming itself would be a reference cycle)
-        if key in live:
-            trainer, k = live[key]
-            return (id(trainer), k), lambda: trainer.member(k)
-        if key in nets:
-            return key, lambda: nets[key]
-        gen = torch_generator(params.seed, device, STREAM_INIT)
-        return "fresh", lambda: init_mlp(params.hidden, gen, 1, device, dtype)
-
-    def pair():
-        """The models now in the two slots as one batched model (each distinct model once) and
-        the slot -> model index map."""
-        models, index = {}, []
-        for key in keys:
-            name, make = source(key)
-            if name not in models:
-                models[name] = make()
-            index.append(list(models).index(name))
-        return EpsMLP.stack(list(models.values())), index
-
-    def show_interpolations(net, index, n_pairs, ddim_steps, label):
-        res = interpolation_eval(net, ev, sched, n_pairs=n_pairs, ddim_steps=ddim_steps, kind=params.interpolation)
-        sel = torch.tensor(index, device=device)
-        frames = to_host(res["frames"].index_select(0, sel))  # (2, P, F, D)
-        d = to_host(res["d"].index_select(0, sel))
-        S = min(N_SHOW, n_pairs)
-        view["filmstrip"] = frames[:, :S].reshape(2, S, N_FRAMES, SIDE, SIDE)
-        view["distances"], view["profile"] = d[:, :S], d.mean(1)
-        view["eval_label"] = label
-        return {k: to_host(res[k].index_select(0, sel)) for k in ("istd", "mean_distance", "cv")}
-
-    # First frame: whatever the slots hold now (fresh or cached models), at interim size.
-    if phases:
-        view["phase"] = phases[0].name
-        net, index = pair()
-        s = show_interpolations(net, index, INTERIM_PAIRS, INTERIM_DDIM,
-                                f"step 0: {INTERIM_PAIRS} pairs, {INTERIM_DDIM} DDIM steps")
-        view["istd_steps"].append(0)
-        view["istd_trace"].append(s["istd"])
-        yield frame()
-
-    for phase in phases:
-        view["phase"] = phase.name
-        streams = (STREAM_DATA, STREAM_PROJ) if phase.stage == "scratch" else (STREAM_FT_DATA, STREAM_FT_PROJ)
-
-        def make_trainer(lambdas, phase=phase, streams=streams):
-            # Every trainer draws the same initial weights, LoRA init, digits, noise and directions.
-            if phase.stage == "scratch":
-                net = init_mlp(params.hidden, torch_generator(params.seed, device, STREAM_INIT), len(lambdas),
-                               device, dtype)
-            else:
-                net = with_lora(nets[pre_key], len(lambdas), torch_generator(params.seed, device, STREAM_LORA))
-            return Trainer(net, lambdas, X=X, sched=sched, batch_size=params.batch_size, lr=params.lr,
-                           steps=phase.steps, ema_decay=params.ema_decay,
-                           data_gen=torch_generator(params.seed, device, streams[0]),
-                           proj_gen=torch_generator(params.seed, device, streams[1]))
-        batched = device.type != "cpu"
-        trainer = TrainerGroup([make_trainer(phase.lambdas)] if batched else
-                               [make_trainer([lv]) for lv in phase.lambdas])
-        for i, key in enumerate(phase.keys):
-            live[key] = (trainer, i)
-        # Which display slots each trained model fills (the pre-trained model: both, for now).
-        slots = [[s for s, key in enumerate(keys) if key == k] or [0, 1] for k in phase.keys]
-        every = log_every(phase.steps)
-        pace = Pacer()  # per phase: a fine-tuning step (LoRA, double backward) costs more than pre-training's
-        evals = Interval(INTERIM_EVAL_S[1], first=INTERIM_EVAL_S[0])  # interim filmstrips are slower
-        for n in pace.chunks(phase.steps):
-            start = trainer.step
-            out = to_host(trainer.train_steps(n))  # (n, 4, K)
-            check_finite(out[:, 0], step=phase.offset + trainer.step, what=f"the diffusion loss ({phase.name})",
-                         hint=hint)
-            if trainer.regularise:
-                check_finite(out[:, 1:], step=phase.offset + trainer.step,
-                             what=f"the variation regularizer ({phase.name})", hint=hint)
-            for i in range(out.shape[0]):
-                if (start + i) % every == 0:
-                    row = phase.rows.start + (start + i) // every
-                    for k, ks in enumerate(slots):
-                        for slot in ks:
-                            hist[row, :, slot] = out[i, :, k]
-            done += n
-            if trainer.step == phase.steps:
-                break  # the phase's last chunk: the final evaluation follows
-            show = pace.due()  # asked first: it also ends the chunk's timing, before any evaluation
-            if evals.due():
-                net, index = pair()
-                s = show_interpolations(net, index, INTERIM_PAIRS, INTERIM_DDIM,
-                                        f"{phase.name}, step {phase.offset + trainer.step}: {INTERIM_PAIRS} pairs, "
-                                        f"{INTERIM_DDIM} DDIM steps")
-                view["istd_steps"].append(phase.offset + trainer.step)
-                view["istd_trace"].append(s["istd"])
-                evals.reset()  # the next one a full interval after this one ended
-                show = True  # the new filmstrip at once
-                pace.shown()
-            if show:
-                yield frame()
-        # Phase done: keep each model (and its history) for later runs.
-        for i, key in enumerate(phase.keys):
-            slot = slots[i][0]
-            history = hist[first_rows, :, 0] if key == pre_key else hist[:, :, slot]
-            nets[key] = trainer.member(i)
-            MODELS.put(key, Trained(nets[key], history.copy()))
-            del live[key]
-        trainer.release()
-
-    # Final evaluation at the chosen settings: filmstrips and ISTD first (what the eye wants).
-    view["phase"] = "evaluating"
-    net, index = pair()
-    final = show_interpolations(net, index, params.n_pairs, params.ddim_steps,
-                                f"final: {params.n_pairs} pairs, {params.ddim_steps} DDIM steps, "
-                                f"{params.interpolation}")
-    done += 1
-    yield frame()
-
-    samples = sample_eval(net, ev, sched, data_pixels, n_samples=params.n_samples, ddim_steps=params.ddim_steps)
-    sel = torch.tensor(index, device=device)
-    for name in ("quality", "spread", "inversion_mse"):
-        final[name] = to_host(samples[name].index_select(0, sel))
-    v = to_host(v_distribution(net, ev, sched).index_select(0, sel))  # (2, N_V)
-    view["v"] = _v_views(v, to_host(ev.v_t))
-    summary = [{k: float(final[k][s]) for k in ("istd", "mean_distance", "cv", "quality", "spread")} for s in (0, 1)]
-    tail = hist[-max(1, len(hist) // 20):, 0]  # the diffusion loss over the last 5 % of logged points
-    for slot in (0, 1):
-        summary[slot]["loss_base"] = float(np.nanmean(tail[:, slot])) if np.isfinite(tail[:, slot]).any() else np.nan
-    warning = collapse_warning(summary[1], None if lam == 0 else summary[0], ref_spread)
-    view["collapsed"] = bool(warning)
-    ekey = eval_key(params)
-    for slot, key in enumerate(keys):
-        item = MODELS.get(key)
-        if item is not None:
-            item.summaries[ekey] = summary[slot]
-    done += 1
-    points = {0.0: summary[0], lam: summary[1]}
-
-    def set_trade():
-        lams = np.array(sorted(points))
-        view["trade"] = (lams, *(np.array([points[lv][k] for lv in lams]) for k in ("istd", "cv", "quality")))
-
-    set_trade()
-    yield frame()
-
-    # The trade-off curve: every cached model with these settings and another λ.
-    for key, item in trade:
-        s = item.summaries.get(ekey)
-        if s is None:
-            r = interpolation_eval(item.net, ev, sched, n_pairs=params.n_pairs, ddim_steps=params.ddim_steps,
-                                   kind=params.interpolation)
-            q = sample_eval(item.net, ev, sched, data_pixels, n_samples=params.n_samples,
-                            ddim_steps=params.ddim_steps)
-            s = {k: float(r[k][0]) for k in ("istd", "mean_distance", "cv")}
-            s.update(quality=float(q["quality"][0]), spread=float(q["spread"][0]))
-            item.summaries[ekey] = s
-        points[key[-2]] = s
-        set_trade()
-        done += 1
-        yield frame()
-
-    view["phase"] = "done"
-    done = total
-    c, b = summary[1], summary[0]
-    a_final = hist[:, 2, 1][np.isfinite(hist[:, 2, 1])]
-    metrics = {
-        "reg_weight": lam, "mode": params.mode,
-        "istd": _num(c["istd"]), "mean_distance": _num(c["mean_distance"]), "cv": _num(c["cv"]),
-        "quality": _num(c["quality"]), "inversion_mse": _num(final["inversion_mse"][1]),
-        "istd_baseline": _num(b["istd"]), "mean_distance_baseline": _num(b["mean_distance"]),
-        "cv_baseline": _num(b["cv"]), "quality_baseline": _num(b["quality"]),
-        "inversion_mse_baseline": _num(final["inversion_mse"][0]),
-        "istd_ratio": _num(c["istd"] / b["istd"]) if b["istd"] > 0 else None,
-        "cv_ratio": _num(c["cv"] / b["cv"]) if b["cv"] > 0 else None,
-        "quality_reference": ref_quality, "spread": _num(c["spread"]), "spread_baseline": _num(b["spread"]),
-        "spread_reference": ref_spread,
-        "target_a": _num(a_final[-1]) if lam > 0 and len(a_final) else None,
-        "loss_base": _num(c["loss_base"]), "loss_base_baseline": _num(b["loss_base"]),
-        "collapsed": bool(warning), "warning": warning,
-    }
-    yield frame(metrics)
+    lab = _setup(params)
+    plan = _plan(params, lab.device)
+    slots = _Slots(lab, plan.keys, plan.pre_key, nets={key: item.net for key, item in plan.cached.items()})
+    view = _View(plan, lab.ref_quality)
+    if plan.phases:  # the first frame at once: what the slots hold now (fresh or cached models)
+        view.phase = plan.phases[0].name
+        _show_interim(lab, slots, view, 0, "step 0")
+        yield view.frame()
+    for phase in plan.phases:
+        yield from _train_phase(lab, plan, phase, slots, view)
+    summary, inversion_mse, warning = yield from _final_eval(lab, plan, slots, view)
+    yield from _trade_off(lab, plan, view, {0.0: summary[0], plan.lam: summary[1]})
+    view.phase, view.done = "done", plan.total
+    yield view.frame(_metrics(lab, plan, summary, inversion_mse, warning))
 
 
 __all__ = ["PAPER", "Params", "SmoothFrame", "run", "EpsMLP", "init_mlp", "with_lora", "Trainer", "TrainerGroup",
