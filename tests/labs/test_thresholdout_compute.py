@@ -28,18 +28,24 @@ def last_frame(**overrides):
 # --- oracles ----------------------------------------------------------------------------------
 
 
-def reference_thresholdout(train, holdout, T, eta, xi, budget):
-    """Thresholdout, one query at a time: ⊥ (NaN) once the budget is spent."""
+def reference_thresholdout(train, holdout, T, eta, xi, budget, gamma=None):
+    """Thresholdout, one query at a time, as the paper's pseudocode reads: T̂ = T + γ_0, redrawn
+    (the next γ) only after an over-threshold answer; ⊥ (NaN) once the budget is spent.
+    ``gamma=None``: T̂ = T throughout (the authors' Gaussian code, all noise in η)."""
     answers, over = [], []
-    B = budget
+    B, j = budget, 0
+    T_hat = T + (0.0 if gamma is None else gamma[0])
     for t, h, e, x in zip(train, holdout, eta, xi):
         if B < 1:
             answers.append(math.nan)
             over.append(False)
-        elif abs(h - t) > T + e:
+        elif abs(h - t) > T_hat + e:
             B -= 1
             answers.append(h + x)
             over.append(True)
+            if gamma is not None:
+                j += 1
+                T_hat = T + gamma[j]
         else:
             answers.append(t)
             over.append(False)
@@ -83,17 +89,21 @@ def full_data(R, n, d, signal=0, seed=0):
 # --- the mechanism ----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("dist", ["gaussian", "laplace"])
 @pytest.mark.parametrize("budget", [math.inf, 0, 1, 7])
-def test_thresholdout_matches_the_sequential_algorithm(budget):
+def test_thresholdout_matches_the_sequential_algorithm(budget, dist):
     g = torch.Generator().manual_seed(1)
     R, Q = 4, 300
     train = torch.rand(R, Q, generator=g, dtype=F64)
     holdout = train + 0.05 * torch.randn(R, Q, generator=g, dtype=F64)
-    eta, xi = th.mechanism_noise((R, Q), 0.01, "laplace", g, CPU, F64)
-    answers, over = th.thresholdout(train, holdout, 0.04, eta, xi, torch.full((R,), float(budget), dtype=F64))
+    noise = th.mechanism_noise((R, Q), 0.01, dist, g, CPU, F64)
+    assert (noise.gamma is None) == (dist == "gaussian")
+    answers, over = th.thresholdout(train, holdout, 0.04, noise.eta, noise.xi,
+                                    torch.full((R,), float(budget), dtype=F64), noise.gamma)
     for r in range(R):
+        gamma = None if noise.gamma is None else noise.gamma[r].numpy()
         ref, ref_over = reference_thresholdout(train[r].numpy(), holdout[r].numpy(), 0.04,
-                                               eta[r].numpy(), xi[r].numpy(), budget)
+                                               noise.eta[r].numpy(), noise.xi[r].numpy(), budget, gamma)
         np.testing.assert_array_equal(answers[r].numpy(), ref)  # NaN positions included
         np.testing.assert_array_equal(over[r].numpy(), ref_over)
         assert over[r].sum() <= budget
@@ -101,15 +111,42 @@ def test_thresholdout_matches_the_sequential_algorithm(budget):
         assert 0 < int(over.sum()) < R * Q  # both branches exercised
 
 
+def test_the_threshold_noise_is_redrawn_only_after_an_over_threshold_answer():
+    """The paper's sparse-vector rule on a hand-made sequence: after the over-threshold answer
+    at query 1, γ_1 = 10 raises T̂ and keeps it raised through the under-threshold answers that
+    follow. Redrawing γ at every query (γ_3 = 0 at query 3) or never (γ_0 = 0) would put
+    queries 3 and 4 over the threshold."""
+    gap = torch.tensor([[0.5, 2.0, 0.5, 2.0, 2.0, 0.5]], dtype=F64)
+    train = torch.zeros_like(gap)
+    gamma = torch.tensor([[0.0, 10.0, 0.0, 0.0, 0.0, 0.0, 0.0]], dtype=F64)  # γ_0, γ_1, ...
+    zero = torch.zeros_like(gap)
+    answers, over = th.thresholdout(train, gap, 1.0, zero, zero, torch.tensor([math.inf], dtype=F64), gamma)
+    assert over[0].tolist() == [False, True, False, False, False, False]
+    np.testing.assert_array_equal(answers[0].numpy(), [0.0, 2.0, 0.0, 0.0, 0.0, 0.0])
+    # T̂_i = T + γ_{c_i}: T before the first over answer, T + γ_1 after it, unchanged to the end.
+    np.testing.assert_array_equal(th.noisy_threshold(1.0, gamma, over)[0].numpy(), [1, 1, 11, 11, 11, 11])
+    # γ_1 = -0.8 instead: T̂ = 0.2 after query 1, so every later query is over and redraws γ.
+    gamma[0, 1] = -0.8
+    _, over = th.thresholdout(train, gap, 1.0, zero, zero, torch.tensor([math.inf], dtype=F64), gamma)
+    assert over[0].tolist() == [False, True, True, True, True, False]  # γ_2 = 0: T̂ = 1 again
+    # The γ in force afterwards (where the next batch of queries starts) is γ_{number of overs}.
+    noise = th.Noise(gamma, zero, zero)
+    assert th.threshold_noise_after(noise, over).item() == gamma[0, 4].item()
+
+
 @pytest.mark.parametrize("dist", ["gaussian", "laplace"])
 def test_noise_scales(dist):
     g = torch.Generator().manual_seed(2)
-    eta, xi = th.mechanism_noise((400_000,), 0.5, dist, g, CPU, F64)
-    if dist == "gaussian":  # N(0, σ²) for both
+    gamma, eta, xi = th.mechanism_noise((400_000,), 0.5, dist, g, CPU, F64)
+    if dist == "gaussian":  # N(0, σ²) for both, no threshold noise of its own
+        assert gamma is None
         assert eta.std().item() == pytest.approx(0.5, rel=0.01) and xi.std().item() == pytest.approx(0.5, rel=0.01)
-    else:  # Lap(b): E|x| = b, Var = 2b²; the threshold noise is Lap(2σ) + Lap(4σ)
-        assert xi.abs().mean().item() == pytest.approx(0.5, rel=0.01)
-        assert eta.var().item() == pytest.approx(2 * (1.0**2 + 2.0**2), rel=0.02)
+    else:  # Lap(b): E|x| = b. γ ~ Lap(2σ), one more draw than queries; η ~ Lap(4σ); ξ ~ Lap(σ)
+        assert gamma.shape == (400_001,)
+        for x, b in ((gamma, 1.0), (eta, 2.0), (xi, 0.5)):
+            assert x.abs().mean().item() == pytest.approx(b, rel=0.01)
+            assert x.var().item() == pytest.approx(2 * b**2, rel=0.03)
+        assert abs(gamma.mean().item()) < 0.01
     assert abs(eta.mean().item()) < 0.01 and abs(xi.mean().item()) < 0.01
 
 
@@ -147,17 +184,20 @@ def test_a_run_chunk_is_the_reference_pipeline():
     out = th.run_chunk(batch, params, ks, torch.Generator().manual_seed(5))
     g = torch.Generator().manual_seed(5)  # the same noise, drawn in the documented order
     T, sigma = 2.0 / math.sqrt(n), 1.0 / math.sqrt(n)
-    eta1, xi1 = (a.numpy() for a in th.mechanism_noise((R, d), sigma, "laplace", g, CPU, F64))
-    eta2, xi2 = (a.numpy() for a in th.mechanism_noise((R, len(ks)), sigma, "laplace", g, CPU, F64))
+    gamma1, eta1, xi1 = (a.numpy() for a in th.mechanism_noise((R, d), sigma, "laplace", g, CPU, F64))
+    gamma2, eta2, xi2 = (a.numpy() for a in th.mechanism_noise((R, len(ks)), sigma, "laplace", g, CPU, F64))
     locked = 0
     for r in range(R):
         Xs = [X[s, r].T.numpy() for s in range(3)]
         ys = [y[s, r].numpy() for s in range(3)]
         c, h = (Xs[s].T @ ys[s] / n for s in range(2))
         std, _ = reference_accuracies(Xs, ys, h, ks)
-        h_thr, over1 = reference_thresholdout(c, h, T, eta1[r], xi1[r], 24)
+        h_thr, over1 = reference_thresholdout(c, h, T, eta1[r], xi1[r], 24, gamma1[r])
         thr, _ = reference_accuracies(Xs, ys, h_thr, ks)
-        reported, over2 = reference_thresholdout(thr[0], thr[1], T, eta2[r], xi2[r], 24 - over1.sum())
+        # One mechanism throughout: the accuracy queries start with the γ in force after the
+        # feature queries, and draw the next ones from the second batch.
+        gamma = np.concatenate([[gamma1[r][over1.sum()]], gamma2[r][1:]])
+        reported, over2 = reference_thresholdout(thr[0], thr[1], T, eta2[r], xi2[r], 24 - over1.sum(), gamma)
         for field, ref in (("train", (std[0], thr[0])), ("fresh", (std[2], thr[2])),
                            ("holdout", (std[1], reported))):
             np.testing.assert_allclose(out[field][r].numpy(), np.stack(ref), atol=1e-12)
@@ -239,6 +279,17 @@ def test_mean_sd_matches_numpy_and_skips_locked_answers():
         np.testing.assert_allclose(sd, np.nanstd(a, 0))
     empty_mean, _ = th.mean_sd(np.zeros((0, 4)))
     assert np.isnan(empty_mean).all()
+
+
+def test_max_error_so_far_is_the_running_worst_answer():
+    reported = np.array([[0.6, 0.5, 0.9, np.nan, 0.5], [np.nan, np.nan, 0.55, 0.4, 0.5]])
+    fresh = np.full_like(reported, 0.5)
+    expected = np.array([[0.1, 0.1, 0.4, 0.4, 0.4], [np.nan, np.nan, 0.05, 0.1, 0.1]])  # ⊥ skipped
+    np.testing.assert_allclose(th.max_error_so_far(reported, fresh), expected)
+    f = last_frame(n=500, d=500, reps=4)
+    for m, mech in enumerate(th.MECHANISMS):
+        worst = np.abs(f.holdout[:, m] - f.fresh[:, m]).max(1)  # no ⊥ without a budget
+        assert f.metrics[f"{mech}_max_abs_error"] == pytest.approx(worst.mean())
 
 
 def test_a_locked_holdout_reports_none_not_nan():

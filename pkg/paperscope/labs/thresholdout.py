@@ -16,16 +16,21 @@ What the claims measured:
 ``paperscope verify thresholdout``, recorded in ``paperscope/claims/recorded/thresholdout.json``.
 
 Thresholdout (training set S_t, holdout S_h, threshold T, noise scale σ, budget B), for each
-query φ with training and holdout means ``E_t[φ]``, ``E_h[φ]``:
+query φ with training and holdout means ``E_t[φ]``, ``E_h[φ]``, starting from ``T̂ = T + γ``:
 
 * if the budget is spent, answer ⊥ (the holdout is locked);
-* if ``|E_h[φ] − E_t[φ]| > T + η``: answer ``E_h[φ] + ξ`` and spend one unit of B;
-* otherwise answer ``E_t[φ]``.
+* if ``|E_h[φ] − E_t[φ]| > T̂ + η``: answer ``E_h[φ] + ξ``, spend one unit of B and redraw
+  ``T̂ = T + γ`` with a fresh γ;
+* otherwise answer ``E_t[φ]`` (T̂ is kept).
 
-Noise, redrawn at every query as in both public implementations: ``noise_dist="gaussian"``
-(the authors' Science code): η, ξ ~ N(0, σ²); ``"laplace"`` (``yanyachen/rThresholdout``):
-η = γ + η' with γ ~ Lap(2σ), η' ~ Lap(4σ), and ξ ~ Lap(σ). The lab's sliders are
-``threshold = T·√n`` and ``noise = σ·√n`` (the paper's experiment: T = 4/√n, σ = 1/√n).
+Noise (``noise_dist``): ``"laplace"`` is the paper's Thresholdout, the sparse-vector technique:
+γ ~ Lap(2σ) drawn once and redrawn only after an over-threshold answer, η ~ Lap(4σ) and
+ξ ~ Lap(σ) fresh at every query. ``"gaussian"`` is the authors' experiment code (Science
+supplement): no γ (T̂ = T), η, ξ ~ N(0, σ²) fresh at every query, and no budget in their runs.
+The lab's sliders are ``threshold = T·√n`` and ``noise = σ·√n`` (the paper's experiment:
+T = 4/√n, σ = 1/√n). At that σ the Laplace noise is much wider than the Gaussian, and because
+T̂ survives only while answers stay under it, the T̂ in force is biased towards the high draws
+of γ: the Laplace version reports the training mean more often than the Gaussian code does.
 Theory (CACM Thm 9): with T = 3τ/4 and σ = τ/(96 ln(4m/β)), every one of m answers is within τ
 of the truth with probability 1 − β once n ≳ √B·log(m/β)/τ²: the holdout's cost grows with the
 budget B of over-threshold answers, not with the number of queries m.
@@ -55,18 +60,22 @@ Checked against the sources: the experiment's constants (T = 4/√n, σ = 1/√n
 for both draws, no budget, n = d = 10 000, k ∈ {0, 10, …, 500}, 100 repetitions, 20 signal
 features with bias 6/√n, the 1/√n screening rule, ties as errors) against the authors'
 supplementary code (mirror ``andyljones/thresholdout``) and the Science text (T = 0.04,
-τ = 0.01 at n = 10 000); Thm 9's constants and the budget's "stop answering" rule against the
-CACM text; the Laplace scales σ, 2σ, 4σ against ``rThresholdout`` (which, like the authors'
-code, redraws all noise per query). Not checked: the pseudocode figure of the companion papers
-(not readable offline), which redraws γ only after an over-threshold answer; this lab follows
-the two public implementations. The spec's ``[unverified]`` list was empty.
+τ = 0.01 at n = 10 000); Thm 9's constants and the rule's prose (compare with T + η, Laplace
+η; answer E_h + ξ with another Laplace ξ; each over-threshold answer spends one unit of B;
+stop answering once B is spent) against the CACM text, p. 91. The pseudocode figure itself
+(CACM Fig. 1, NeurIPS Fig. 1) was not readable offline: the γ rule follows the spec's
+transcription of it (γ ~ Lap(2σ) at the start and a fresh γ with each over-threshold answer),
+which is the sparse-vector technique's (Dwork & Roth 2014, ch. 3: a noisy threshold Lap(2/ε),
+per-query noise Lap(4/ε), the threshold redrawn after each above-threshold answer) and what a
+public Python Thresholdout with the same σ, 2σ, 4σ scales does; ``rThresholdout`` instead
+redraws γ at every query. The spec's ``[unverified]`` list was empty.
 """
 
 import dataclasses
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import param
@@ -88,14 +97,16 @@ PAPER = Paper(
     claim=("Reusing a holdout for adaptive feature selection inflates the reported accuracy while "
            "fresh accuracy stays at chance; Thresholdout's reported accuracy tracks fresh data."),
     equations=(
-        r"a(\phi) = E_h[\phi] + \xi \ \text{ if } |E_h[\phi] - E_t[\phi]| > T + \eta, \ \text{ else } E_t[\phi]",
+        r"a(\phi) = E_h[\phi] + \xi \ \text{ if } |E_h[\phi] - E_t[\phi]| > \hat T + \eta, \ \text{ else } E_t[\phi]",
+        r"\hat T = T + \gamma,\ \gamma \sim \mathrm{Lap}(2\sigma) \text{ redrawn after each over-threshold answer}",
         r"T = 4/\sqrt n,\quad \sigma = 1/\sqrt n,\quad \eta, \xi \sim \mathcal N(0, \sigma^2)",
         r"n \gtrsim \sqrt B \, \log(m/\beta) / \tau^2",
     ),
     topics=("statistics", "adaptive data analysis", "differential privacy"),
     checked=("Thresholdout is from the companion reusable-holdout papers (NeurIPS 2015, Science 2015); "
              "the experiment's constants are checked against the authors' code and the Science text, "
-             "Thm 9 against the CACM text; the companions' pseudocode was not readable offline."),
+             "Thm 9 and the rule's prose against the CACM text; the pseudocode figure was not readable "
+             "offline, so its sparse-vector threshold rule follows the spec and the sparse-vector technique."),
 )
 
 MECHANISMS = ("standard", "thresholdout")
@@ -148,9 +159,11 @@ class Params(LabParams):
     )
     noise_dist = param.Selector(
         default="gaussian", objects=["gaussian", "laplace"],
-        doc=("Thresholdout's noise. gaussian: N(0, σ²) for threshold and answer (the authors' "
-             "experiment code). laplace: threshold noise Lap(2σ) + Lap(4σ), answer noise Lap(σ) "
-             "(the theory's version; noisier at the same σ)"),
+        doc=("Thresholdout's noise. gaussian (the authors' experiment code): N(0, σ²) added to "
+             "the threshold and to the answer, fresh at every query. laplace (the paper's "
+             "sparse-vector algorithm, the one its theorems analyse): the threshold noise "
+             "Lap(2σ) is kept until an over-threshold answer and then redrawn, plus Lap(4σ) per "
+             "query; answer noise Lap(σ). Much noisier at the same σ"),
     )
     budget = param.Integer(
         0, bounds=(0, 100000), softbounds=(0, 200),
@@ -187,6 +200,7 @@ class ThresholdoutFrame(Frame):
     (column 0) and after each round's accuracy query. ``metrics`` (last frame only): the
     selected mechanism's ``train_acc``, ``holdout_acc``, ``fresh_acc``, ``holdout_minus_fresh``
     at the last round (means over repetitions), their standard deviations, ``mean_abs_gap``,
+    ``max_abs_error`` (the largest |reported − fresh| over the rounds, mean over repetitions),
     the same for each mechanism under ``standard_*`` / ``thresholdout_*``, ``budget_spent`` and
     ``answered`` (the share of repetitions whose last query got an answer).
     """
@@ -207,6 +221,19 @@ class ThresholdoutFrame(Frame):
 # The mechanisms
 
 
+class Noise(NamedTuple):
+    """Thresholdout's noise for a batch of queries along the last axis (Q queries).
+
+    ``gamma (..., Q + 1)``: the threshold noise γ_j used after j over-threshold answers (γ_0 at
+    the start; the paper's Laplace rule), or None where the threshold carries no noise of its own
+    (the authors' Gaussian code); ``eta``, ``xi (..., Q)``: per-query comparison and answer noise.
+    """
+
+    gamma: torch.Tensor | None
+    eta: torch.Tensor
+    xi: torch.Tensor
+
+
 def laplace(shape, scale: float, gen: torch.Generator, device, dtype=torch.float32) -> torch.Tensor:
     """Lap(scale) draws by inverting the CDF (torch's Laplace distribution takes no generator)."""
     u = torch.rand(shape, generator=gen, device=device, dtype=dtype) - 0.5
@@ -215,35 +242,99 @@ def laplace(shape, scale: float, gen: torch.Generator, device, dtype=torch.float
 
 
 def mechanism_noise(shape, sigma: float, dist: str, gen: torch.Generator, device,
-                    dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-    """Thresholdout's noise for a batch of queries: (threshold noise, answer noise)."""
+                    dtype=torch.float32) -> Noise:
+    """Thresholdout's noise for a batch of queries of ``shape`` (queries on the last axis).
+
+    gaussian (the authors' experiment code): η, ξ ~ N(0, σ²), no γ. laplace (the paper's
+    Thresholdout): γ ~ Lap(2σ) (Q + 1 draws, one per over-threshold answer that may come),
+    η ~ Lap(4σ), ξ ~ Lap(σ).
+    """
     if dist == "gaussian":
         eta = sigma * torch.randn(shape, generator=gen, device=device, dtype=dtype)
         xi = sigma * torch.randn(shape, generator=gen, device=device, dtype=dtype)
-        return eta, xi
+        return Noise(None, eta, xi)
     if dist == "laplace":
-        # gamma perturbs T, eta' the comparison: both enter only as T + gamma + eta'.
-        eta = laplace(shape, 2 * sigma, gen, device, dtype) + laplace(shape, 4 * sigma, gen, device, dtype)
-        return eta, laplace(shape, sigma, gen, device, dtype)
+        *batch, Q = shape
+        gamma = laplace((*batch, Q + 1), 2 * sigma, gen, device, dtype)
+        return Noise(gamma, laplace(shape, 4 * sigma, gen, device, dtype), laplace(shape, sigma, gen, device, dtype))
     raise ValueError(f"unknown noise distribution {dist!r}: expected gaussian or laplace")
 
 
+def noisy_threshold(T: float, gamma: torch.Tensor, over: torch.Tensor) -> torch.Tensor:
+    """The threshold each query is compared against, ``T̂_i = T + γ_{c_i}``, where
+    ``c_i = Σ_{j<i} over_j`` counts the over-threshold answers before query i: T̂ is drawn once
+    and redrawn only after an over-threshold answer (the sparse-vector rule)."""
+    c = torch.cumsum(over.long(), -1) - over.long()
+    return T + gamma.gather(-1, c)
+
+
+def _over_sparse_vector(gap: torch.Tensor, T: float, gamma: torch.Tensor, eta: torch.Tensor,
+                        budget: torch.Tensor) -> torch.Tensor:
+    """Which queries are over the threshold, ``|E_h[φ_i] − E_t[φ_i]| > T̂_i + η_i``, with T̂ as in
+    :func:`noisy_threshold`, batched over the leading axes.
+
+    Sequential in the over-threshold answers, not in the queries: with T̂ fixed, the next over
+    query is the first at or after the current position whose gap clears T̂ + η, so one pass per
+    over-threshold answer (plus one) decides every query. A batch row stops once its budget is
+    spent (every later query is ⊥).
+    """
+    shape = gap.shape
+    gap, gamma, eta = gap.reshape(-1, shape[-1]), gamma.reshape(-1, shape[-1] + 1), eta.reshape(-1, shape[-1])
+    budget = budget.reshape(-1)
+    R, Q = gap.shape
+    query = torch.arange(Q, device=gap.device)
+    over = torch.zeros(R, Q, dtype=torch.bool, device=gap.device)
+    pos = torch.zeros(R, dtype=torch.long, device=gap.device)  # the first query not decided yet
+    count = torch.zeros(R, dtype=torch.long, device=gap.device)  # over-threshold answers so far
+    while True:
+        active = (pos < Q) & (count < budget)
+        if not bool(active.any()):
+            return over.reshape(shape)
+        T_hat = T + gamma.gather(1, count.unsqueeze(1))  # (R, 1): fixed until the next over answer
+        hit = (gap > T_hat + eta) & (query >= pos.unsqueeze(1))
+        first = torch.where(hit.any(1), hit.to(torch.int8).argmax(1), torch.full_like(pos, Q))
+        found = active & (first < Q)
+        over[found, first[found]] = True
+        count += found.long()
+        pos = torch.where(active, first + 1, pos)
+
+
 def thresholdout(train: torch.Tensor, holdout: torch.Tensor, T: float, eta: torch.Tensor,
-                 xi: torch.Tensor, budget: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                 xi: torch.Tensor, budget: torch.Tensor,
+                 gamma: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Thresholdout's answers to a sequence of queries along the last axis (batched over the rest).
 
-    ``train``, ``holdout``: the queries' means on each set; ``eta``, ``xi``: threshold and answer
-    noise; ``budget``: over-threshold answers left, shape = the batch dims (``inf`` = unlimited).
-    Returns the answers (NaN = ⊥) and which queries spent a unit of the budget.
+    ``train``, ``holdout``: the queries' means ``E_t[φ]``, ``E_h[φ]`` on each set; ``eta``, ``xi``:
+    comparison and answer noise; ``budget``: over-threshold answers left, shape = the batch dims
+    (``inf`` = unlimited); ``gamma (..., Q + 1)``: the threshold noise, redrawn after each
+    over-threshold answer (see :func:`noisy_threshold`), or None for a noiseless T (T̂ = T).
+    For each query, while fewer than B over-threshold answers were given::
+
+        a(φ) = E_h[φ] + ξ   if |E_h[φ] − E_t[φ]| > T̂ + η   (and B ← B − 1, γ redrawn)
+        a(φ) = E_t[φ]       otherwise
+
+    and ⊥ once B is spent. Returns the answers (NaN = ⊥) and which queries spent a unit of B.
     """
-    over = (holdout - train).abs() > T + eta
-    # Sequential accounting, vectorised: query i is answered while the over-threshold answers
+    gap = (holdout - train).abs()
+    if gamma is None:  # the authors' code: T̂ = T at every query
+        T_hat = T
+    else:  # the paper's: T̂_i = T + γ_{c_i}, where the over-threshold answers fall
+        T_hat = noisy_threshold(T, gamma, _over_sparse_vector(gap, T, gamma, eta, budget))
+    over = gap > T_hat + eta  # |E_h[φ] − E_t[φ]| > T̂ + η
+    # Budget accounting, vectorised: query i is answered while the over-threshold answers
     # before it are fewer than the budget (after that every query gets ⊥).
     before = torch.cumsum(over.to(train.dtype), -1) - over.to(train.dtype)
     answered = before < budget.unsqueeze(-1)
     answers = torch.where(over, holdout + xi, train)
     answers = torch.where(answered, answers, torch.full_like(answers, math.nan))
     return answers, over & answered
+
+
+def threshold_noise_after(noise: Noise, over: torch.Tensor) -> torch.Tensor | None:
+    """γ in force after a batch of queries (the next batch starts with it): γ_{Σ over}, ``(..., 1)``."""
+    if noise.gamma is None:
+        return None
+    return noise.gamma.gather(-1, over.long().sum(-1, keepdim=True))
 
 
 # --------------------------------------------------------------------------------------------
@@ -369,12 +460,14 @@ def run_chunk(batch: Batch, params: Params, ks, gen) -> dict:
     acc_std, kept_std = analyst(batch, h, ks)
 
     # Thresholdout: d feature queries, then one accuracy query per round, one shared budget.
-    eta, xi = mechanism_noise((R, d), sigma, params.noise_dist, gen, device, dtype)
-    h_thr, over_corr = thresholdout(c, h, T, eta, xi, budget)
+    noise = mechanism_noise((R, d), sigma, params.noise_dist, gen, device, dtype)
+    h_thr, over_corr = thresholdout(c, h, T, noise.eta, noise.xi, budget, noise.gamma)
     acc_thr, kept_thr = analyst(batch, h_thr, ks)
-    eta, xi = mechanism_noise((R, len(ks)), sigma, params.noise_dist, gen, device, dtype)
+    gamma_now = threshold_noise_after(noise, over_corr)  # one mechanism: T̂ carries over
+    noise = mechanism_noise((R, len(ks)), sigma, params.noise_dist, gen, device, dtype)
+    gamma = None if gamma_now is None else torch.cat([gamma_now, noise.gamma[:, 1:]], 1)
     left = budget - over_corr.sum(1)
-    reported, over_acc = thresholdout(acc_thr[0], acc_thr[1], T, eta, xi, left)
+    reported, over_acc = thresholdout(acc_thr[0], acc_thr[1], T, noise.eta, noise.xi, left, gamma)
 
     spent = torch.cumsum(torch.cat([over_corr.sum(1, keepdim=True), over_acc], 1).to(dtype), 1)
     stack = lambda a, b: torch.stack([a, b], 1)  # (R, 2, Q): mechanism axis second
@@ -400,6 +493,15 @@ def mean_sd(a: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return mean, sd
 
 
+def max_error_so_far(reported: np.ndarray, fresh: np.ndarray) -> np.ndarray:
+    """``max_{i ≤ m} |a_i − fresh_i|`` over the first m answers, per repetition, ``(..., Q)``.
+
+    The fresh accuracy, measured on n new points, stands in for the true accuracy (the theory
+    bounds every answer's distance to it). ⊥ answers are skipped; NaN until one is answered.
+    """
+    return np.fmax.accumulate(np.abs(np.asarray(reported, float) - fresh), axis=-1)
+
+
 def _plain(x) -> float | None:
     """A JSON number (None where no repetition had a value)."""
     x = float(x)
@@ -420,6 +522,8 @@ def metrics_of(frame: ThresholdoutFrame) -> dict:
             # |mean gap| averaged over the rounds (rounds where every answer was ⊥ left out)
             "mean_abs_gap": np.nanmean(np.abs(gap_mean)) if np.isfinite(gap_mean).any() else np.nan,
             "n_selected": frame.n_selected[:, m].mean(),
+            # the worst answer over all rounds, averaged over repetitions
+            "max_abs_error": mean_sd(max_error_so_far(frame.holdout[:, m], frame.fresh[:, m])[:, -1])[0],
         }
     # The selected mechanism's numbers under the plain names first, then each mechanism's.
     out = {name: _plain(v) for name, v in per_mechanism[frame.mechanism].items()}
