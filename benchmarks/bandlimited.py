@@ -98,6 +98,31 @@ def _seeds_case(device: str) -> Comparison:
                             "traffic (ratio near or below 1); a GPU runs the batch in parallel"))
 
 
+def _ridge_case(device: str) -> Comparison:
+    """The ridge panel: one cell refitted at every ρ of the menu, a QR fit per ρ vs one SVD."""
+    ridges = list(bl.Params.param.ridge.objects)
+    problems = {r: bl.make_problem([0], width=400, n_train=600, law="uniform", activation="tanh", ridge=r,
+                                   device=device) for r in ridges}
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+    def per_ridge() -> int:
+        per_ridge.result = np.array([float(problems[r].errors([4.0], [8.0])[0, 0, 0]) for r in ridges])
+        sync()
+        return len(ridges)
+
+    def one_svd() -> int:
+        one_svd.result = to_host(problems[ridges[0]].ridge_errors(4.0, [8.0], ridges)[0, :, 0])
+        sync()
+        return len(ridges)
+
+    base, cand = interleaved_rates(per_ridge, one_svd)
+    agree = np.allclose(np.log10(per_ridge.result), np.log10(one_svd.result), atol=0.05)
+    return Comparison(topic=f"one cell at {len(ridges)} ridges, N=400, n=600", baseline="a QR fit per ρ",
+                      candidate="one SVD, a Tikhonov filter per ρ", unit="fits/s", baseline_rate=base,
+                      candidate_rate=cand, device="cpu (1 thread)" if device == "cpu" else device,
+                      note=f"the app's ridge panel; results {'agree' if agree else 'DIFFER'}")
+
+
 def cases() -> list[Comparison]:
     """Batched grid vs a loop over cells and over rows (CPU, 1 thread; CUDA if present)."""
     before = torch.get_num_threads()
@@ -107,10 +132,12 @@ def cases() -> list[Comparison]:
         rows.append(_grid_case("cpu", "cells", 8, 6, 200, 300))
         rows.append(_grid_case("cpu", "rows", 21, 13, 100, 300))
         rows.append(_seeds_case("cpu"))
+        rows.append(_ridge_case("cpu"))
         if torch.cuda.is_available():
             rows.append(_grid_case("cuda", "cells", 8, 6, 200, 300))
             rows.append(_grid_case("cuda", "rows", 21, 13, 400, 600))
             rows.append(_seeds_case("cuda"))
+            rows.append(_ridge_case("cuda"))
     finally:
         torch.set_num_threads(before)
     return rows

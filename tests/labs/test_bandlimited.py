@@ -33,7 +33,7 @@ def test_a_slider_move_restarts_the_run(app):
     assert app.runner.wait(timeout=60) and app.state == DONE
     assert app.frame.weight_bound == 1.0 and app.frame.rel_error > 0.5 > before
     heatmap = app._live["Test error over (k, λ), log10"]
-    assert heatmap.signature[3] == (("Line", "band edge (heuristic)"), ("Line", "best λ per k"),
+    assert heatmap.signature[3] == (("Line", "band edge (lab's)"), ("Line", "best λ per k"),
                                     ("Marker", "this (k, λ)"))  # the map's overlays
     marker = heatmap.renderers[-1].data_source.data
     assert list(marker[Y_NAME]) == [np.log2(app.frame.weight_bound)]  # the marked cell moved to λ = 1

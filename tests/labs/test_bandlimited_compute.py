@@ -119,13 +119,78 @@ def test_target_and_relative_error_closed_forms():
 
 def test_band_edge_closed_form():
     L = math.log(1e10)
-    assert bl.band_edge([1.0, 4.0], "tanh", 1e-10) == pytest.approx([2 * L / math.pi**2, 8 * L / math.pi**2])
-    assert bl.band_edge([4.0], "tanh", 1e-10)[0] == pytest.approx(18.66, abs=0.01)
-    assert bl.band_edge([4.0], "sigmoid", 1e-10)[0] == pytest.approx(bl.band_edge([4.0], "tanh", 1e-10)[0] / 2)
-    assert bl.band_edge([1.0], "gaussian", 1e-10)[0] == pytest.approx(2 * math.sqrt(L) / math.pi)
+    tanh = lambda lam: L / (math.pi * math.asinh(math.pi / (2 * lam)))  # Bernstein ellipse of tanh's pole
+    assert bl.band_edge([0.25, 1.0, 4.0], "tanh", 1e-10) == pytest.approx([tanh(0.25), tanh(1.0), tanh(4.0)])
+    assert bl.band_edge([4.0], "tanh", 1e-10)[0] == pytest.approx(19.12, abs=0.01)
+    # at large λ, asinh(π/2λ) ≈ π/2λ: the linear edge k = (2/π²) ln(1/ρ) λ
+    assert bl.band_edge([256.0], "tanh", 1e-10)[0] == pytest.approx(2 * L * 256 / math.pi**2, rel=1e-5)
+    # sigmoid(t) = (1 + tanh(t/2)) / 2: the edge of tanh at λ/2
+    assert bl.band_edge([4.0], "sigmoid", 1e-10)[0] == pytest.approx(bl.band_edge([2.0], "tanh", 1e-10)[0])
+    # Gaussian: the degree where min_t λ² sinh² t − m t reaches −L (brute force over t), tending
+    # to the Fourier edge (2/π) sqrt(L) λ at large λ
+    t = np.linspace(1e-6, 12, 400001)
+    for lam in (0.25, 2.0):
+        k = bl.band_edge([lam], "gaussian", 1e-10)[0]
+        assert np.min(lam**2 * np.sinh(t) ** 2 - math.pi * k * t) == pytest.approx(-L, rel=1e-6)
+    assert bl.band_edge([256.0], "gaussian", 1e-10)[0] == pytest.approx(2 * math.sqrt(L) * 256 / math.pi, rel=1e-3)
     assert np.isnan(bl.band_edge([1.0, 2.0], "relu", 1e-10)).all()
-    # a lower noise floor moves the edge out
+    # a lower ridge moves the edge out
     assert bl.band_edge([1.0], "tanh", 1e-14)[0] > bl.band_edge([1.0], "tanh", 1e-6)[0]
+
+
+@pytest.mark.parametrize("k", [1.0, 2.83, 8.0, 22.6])
+def test_legendre_energy_matches_a_quadrature_projection(k):
+    """The closed form (spherical Bessel functions) against sin(kπx) projected on P_n by
+    Gauss-Legendre quadrature: ‖P_n‖² = 2/(2n+1), coefficient (2n+1)/2 ∫ f P_n."""
+    x, w = np.polynomial.legendre.leggauss(400)
+    f = np.sin(math.pi * k * x)
+    n = np.arange(0, 3 * int(math.pi * k) + 20)
+    P = np.polynomial.legendre.legvander(x, n[-1])  # (400, n)
+    coef = (2 * n + 1) / 2 * (P * (w * f)[:, None]).sum(0)
+    share = coef**2 * 2 / (2 * n + 1) / (w * f * f).sum()
+    got = bl.legendre_energy(k, n)
+    assert got.sum() == pytest.approx(1.0, abs=1e-12)
+    assert np.allclose(got, share, atol=1e-13)
+
+
+def test_out_of_band_is_the_residual_of_the_best_polynomial():
+    """q = ‖f − P_M f‖ / ‖f‖: the least-squares polynomial of degree M on a fine grid leaves the
+    same residual; q is 1 with no band, falls as λ or 1/ρ grows, and is NaN for ReLU."""
+    k, lam = 4.0, 0.6
+    M = int(math.pi * bl.band_edge([lam], "tanh", 1e-10)[0])
+    x, w = np.polynomial.legendre.leggauss(300)
+    f = np.sin(math.pi * k * x)
+    V = np.polynomial.legendre.legvander(x, M) * np.sqrt(w)[:, None]
+    resid = f * np.sqrt(w) - V @ np.linalg.lstsq(V, f * np.sqrt(w), rcond=None)[0]
+    q = bl.out_of_band([k], [lam], "tanh", 1e-10)[0, 0]
+    assert 1e-6 < q < 0.9 and q == pytest.approx(np.linalg.norm(resid) / np.linalg.norm(f * np.sqrt(w)), rel=1e-6)
+    lams = bl.log_grid(0.25, 16, 9)
+    along = bl.out_of_band([8.0], lams, "tanh", 1e-10)[:, 0]
+    assert (np.diff(along) <= 0).all() and along[0] > 0.9 and along[-1] < 1e-12
+    rhos = [1e-2, 1e-6, 1e-10, 1e-14]
+    assert (np.diff([bl.out_of_band([8.0], [2.0], "tanh", r)[0, 0] for r in rhos]) <= 0).all()
+    assert np.isnan(bl.out_of_band([8.0], [2.0], "relu", 1e-10)).all()
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "gaussian"])
+def test_the_energy_outside_the_band_stays_below_the_error(activation):
+    """The lab's reading of the paper's lower bound, on a coarse grid at a smaller width: no cell
+    fits better than the target's energy beyond the band allows (C4-bound checks the full grid)."""
+    bounds, freqs = bl.log_grid(0.25, 64, 9), bl.log_grid(1, 32, 6)
+    err = bl.error_grid(bounds, freqs, width=200, n_train=300, activation=activation)[0]
+    outside = bl.out_of_band(freqs, bounds, activation, 1e-10)
+    assert (outside <= err).all(), np.log10(outside / err).max()
+    assert (outside > 0.5).any() and (outside < 1e-6).any()  # the grid spans both sides of the band
+
+
+def test_ridge_errors_match_the_qr_fit_at_each_ridge():
+    """The SVD sweep over ρ against ridge_solve's QR fit, one problem per ρ (same draw)."""
+    kw = {"width": 80, "n_train": 150, "law": "uniform", "activation": "tanh"}
+    ridges = [1e-12, 1e-8, 1e-4]
+    sweep = bl.make_problem([0, 1], ridge=1e-10, **kw).ridge_errors(3.0, [2.0, 8.0], ridges).numpy()  # (S, R, K)
+    for r, rho in enumerate(ridges):
+        qr = bl.make_problem([0, 1], ridge=rho, **kw).errors([3.0], [2.0, 8.0])[:, 0].numpy()  # (S, K)
+        assert np.allclose(np.log10(sweep[:, r]), np.log10(qr), atol=0.02), (rho, sweep[:, r], qr)
 
 
 def test_widths_and_smoothed_argmin():
@@ -168,6 +233,10 @@ def test_a_run_fills_the_map_row_by_row_and_ends_with_the_metrics():
         assert np.isnan(f.rel_error_grid[f.rows_done:]).all()
     assert np.isfinite(last.width_error).all() and last.widths[-1] == last.width
     assert np.isnan(frames[0].best_bound).all() and np.isfinite(last.best_bound).any()
+    assert np.isnan(frames[0].ridge_error).all() and np.isfinite(last.ridge_error).all()
+    assert set(last.metrics["rel_error_by_ridge"]) == {f"{r:g}" for r in bl.Params.param.ridge.objects}
+    assert last.metrics["out_of_band"] == pytest.approx(
+        bl.out_of_band([last.frequency], [last.weight_bound], "tanh", last.ridge)[0, 0])
 
 
 def test_the_marked_cell_agrees_with_the_grid():
@@ -178,6 +247,9 @@ def test_the_marked_cell_agrees_with_the_grid():
     assert last.slice_error == pytest.approx(last.rel_error_grid[:, j], rel=1e-6)
     assert last.metrics["rel_error"] == last.rel_error
     assert last.metrics["rel_error_by_width"][str(last.width)] == pytest.approx(last.rel_error, rel=1e-6)
+    # the ridge sweep (SVD) at this run's ρ agrees with the cell's QR fit
+    here = list(last.ridges).index(last.ridge)
+    assert np.log10(last.ridge_error[here]) == pytest.approx(np.log10(last.rel_error), abs=0.02)
     assert np.allclose(last.fit - last.target, last.fit - np.sin(np.pi * 8 * last.x_test))
 
 
@@ -193,15 +265,27 @@ def test_relu_features_are_blind_to_the_weight_bound():
     assert last.metrics["band_edge"] is None and "homogeneous" in last.notice
 
 
-def test_band_edge_heuristic_separates_the_grid():
-    """The lab's heuristic edge (not the paper's): at moderate λ cells well beyond the edge
-    fail and cells well inside it fit."""
+def test_the_labs_band_edge_separates_the_grid():
+    """The lab's edge (not the paper's): at moderate λ cells well beyond the edge fail and cells
+    well inside it fit."""
     bounds, freqs = bl.log_grid(1, 8, 7), bl.log_grid(1, 64, 13)
     err = bl.error_grid(bounds, freqs, width=400)[0]
     edge = bl.band_edge(bounds, "tanh", 1e-10)[:, None]
     ratio = freqs[None, :] / edge
     assert (err[ratio >= 1.25] >= 0.5).all()
     assert (err[ratio <= 0.5] <= 1e-2).all()
+
+
+def test_the_floor_moves_with_the_ridge():
+    """At a cell inside the band a lower ridge gives a lower error (the floor is the ridge's),
+    and at every ρ the energy outside the band stays below the achieved error."""
+    ridges = bl.Params.param.ridge.objects
+    err = bl.make_problem(list(SEEDS), width=400, n_train=600, law="uniform", activation="tanh",
+                          ridge=1e-10).ridge_errors(4.0, [8.0], ridges)[:, :, 0].numpy()  # (S, R)
+    assert (np.diff(np.log10(err), axis=1) > 0).all(), err  # ρ ascending: the error rises
+    assert (err[:, 0] < 1e-4).all() and (err[:, -1] > 0.5).all()
+    outside = np.array([bl.out_of_band([8.0], [4.0], "tanh", r)[0, 0] for r in ridges])
+    assert (outside <= err).all()
 
 
 def test_heavy_tails_reach_beyond_the_band():

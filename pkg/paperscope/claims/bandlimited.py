@@ -1,4 +1,12 @@
-"""Claims of the bandlimited-random-net lab (spec C1-C3): three seeds, batched."""
+"""Claims of the bandlimited-random-net lab (spec C1-C3, and C4-bound on the lab's reading of the
+paper's lower bound): three seeds, batched.
+
+Every statistic here is fixed before the run: no window of k is chosen from the measured grid.
+The spec's C3 (argmin λ non-decreasing) is kept as it is and fails at small k, where the
+valley's floor is flat and the argmin is noise; C3-band asks the same question of a statistic
+that a flat floor does not turn into noise (the valley's centre: the geometric mean of the λ's
+that fit to 1e-3), over every k that fits.
+"""
 
 import math
 
@@ -46,14 +54,20 @@ class Valley:
         self.best = bl.smoothed_argmin(self.log_err, self.bounds, feasible=0.5)  # argmin λ per k
         ok = self.log_err <= -3
         self.first = self.bounds[np.argmax(ok, axis=0)][ok.any(axis=0)]  # smallest λ reaching 1e-3 per k
-        fitted = self.freqs[ok.any(axis=0)]
-        self.edge_ratio = (fitted / self.first)[fitted <= 11.4]  # k / λ for k ≤ 11 (N = 400 not yet the limit)
-
-    def high(self) -> np.ndarray:
-        return self.best[(self.freqs >= 4) & np.isfinite(self.best)]
+        self.fitted = self.freqs[ok.any(axis=0)]  # the k's some λ fits to 1e-3
+        self.edge_ratio = self.fitted / self.first  # k / λ_min per fitted k
+        # The valley's centre per fitted k: geometric mean of the λ's that fit to 1e-3.
+        log_lam = np.log(self.bounds)[:, None]
+        self.centre = np.exp((log_lam * ok).sum(axis=0) / np.maximum(ok.sum(axis=0), 1))[ok.any(axis=0)]
+        # The lab's edge at each fitted k's least λ: k / k_edge(λ_min) > 1 would be a fit beyond it.
+        self.beyond_edge = self.fitted / bl.band_edge(self.first, "tanh", RIDGE)
+        # The lab's reading of the paper's bound: energy outside the band against the error.
+        outside = bl.out_of_band(self.freqs, self.bounds, "tanh", RIDGE)
+        self.bound_excess = np.log10(np.maximum(outside, 1e-300)) - self.log_err  # ≤ 0: bound below error
 
 
 GRID = {"n_bounds": 21, "n_freqs": 13}
+RIDGE = 1e-10  # error_grid's default ridge, the spec's cond
 C3 = {"measure": Measurement(log_errors, batched=True), "quick": GRID, "pooled": True}
 
 
@@ -73,14 +87,19 @@ CLAIMS = [
     Claim("C3", "argmin λ is non-decreasing in k (least step, seed median)",
           value=lambda r: steps(valley(r).best[np.isfinite(valley(r).best)], 10), threshold=0.0, **C3,
           known_fail="at k ≲ 3 the valley's floor is flat and noise sets the argmin"),
-    Claim("C3-band", "k ≥ 4: argmin λ is non-decreasing (least step, ≥ 7 points)",
-          value=lambda r: steps(valley(r).high(), 7), threshold=0.0, **C3),
-    Claim("C3-band-growth", "k ≥ 4: argmin λ at least doubles (last / first)",
-          value=lambda r: valley(r).high()[-1] / valley(r).high()[0], threshold=2.0, **C3),
-    Claim("C3-edge", "least λ reaching 1e-3 is non-decreasing in k (≥ 9 points)",
+    Claim("C3-band", "valley centre (geometric mean of the λ's with rel-err ≤ 1e-3) is non-decreasing in k, "
+          "every k that fits (least step, seed median)",
+          value=lambda r: steps(valley(r).centre, 9), threshold=0.0, **C3),
+    Claim("C3-band-growth", "valley centre at least doubles from the least to the largest k that fits",
+          value=lambda r: valley(r).centre[-1] / valley(r).centre[0], threshold=2.0, **C3),
+    Claim("C3-edge", "least λ reaching 1e-3 is non-decreasing in k (≥ 9 points: the k ≤ 16 of C2)",
           value=lambda r: steps(valley(r).first, 9), threshold=0.0, **C3),
-    Claim("C3-edge-low", "fits for k ≲ 3λ: least k / λ_min for k ≤ 11",
-          value=lambda r: valley(r).edge_ratio.min(), threshold=2.0, **C3),
-    Claim("C3-edge-high", "fits for k ≲ 3λ: largest k / λ_min for k ≤ 11",
-          value=lambda r: valley(r).edge_ratio.max(), threshold=4.5, direction="<=", **C3),
+    Claim("C3-edge-low", "fits for k ≲ 3λ: least k / λ_min over every k that fits",
+          value=lambda r: valley(r).edge_ratio.min(), threshold=2.0, **C3,
+          known_fail="at the largest k's that fit, N = 400 rather than the band sets λ_min"),
+    Claim("C3-edge-high", "no fit beyond the lab's band edge: largest k / k_edge(λ_min) over every k that fits",
+          value=lambda r: valley(r).beyond_edge.max(), threshold=1.0, direction="<=", **C3),
+    Claim("C4-bound", "the target's energy outside the band stays below the error: "
+          "largest log10(energy / rel-err) over the grid (seed median)",
+          value=lambda r: np.nanmax(valley(r).bound_excess), threshold=0.0, direction="<=", **C3),
 ]
