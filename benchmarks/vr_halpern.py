@@ -1,5 +1,5 @@
-"""Benchmarks of the VR-Halpern lab: seeds batched as lanes against a loop over seeds, and the
-vectorised component-operator evaluation against a per-component loop.
+"""Benchmarks of the VR-Halpern lab: seeds (and tuned step sizes) batched as lanes against a loop
+over them, and the vectorised component-operator evaluation against a per-component loop.
 
 ``cases()`` returns ratios measured side by side in one run (absolute rates depend on the
 machine). Nothing runs at import.
@@ -73,6 +73,30 @@ def _run_batched_vs_loop(R: int, device: str) -> Comparison:
     )
 
 
+def _tuning_steps_as_lanes(G: int, device: str) -> Comparison:
+    """Step tuning: G steps of VR-Halpern as lanes of one :func:`vh.trace` vs G traces of one step."""
+    p = vh.make_problem(100, 2, N, DIM, 1e-2, 1.0, device)
+    steps, passes = 4.0 * 2 ** (torch.arange(G) / 2 - 2).numpy(), 20.0
+
+    def loop() -> int:
+        for c in steps:
+            vh.trace(p, 100, "vr_halpern", c, passes)
+        return G
+
+    def batch() -> int:
+        vh.trace(p, 100, "vr_halpern", steps, passes)
+        return G
+
+    base, cand = interleaved_rates(loop, batch, repeats=2)
+    return Comparison(
+        topic=f"step tuning, {G} steps (VR-Halpern, n={N}, 2 seeds, {passes:g} passes)",
+        baseline=f"{G} runs of one step", candidate="one run, steps as lanes", unit="steps tried/s",
+        baseline_rate=base, candidate_rate=cand, device=_device_name(device),
+        note=("what the claims' tuning does (claims/vr_halpern.py); every lane sees the same games "
+              "and draws as its run alone (tests/labs/test_vr_halpern_compute.py checks it)"),
+    )
+
+
 def _full_pass(n: int, device: str) -> Comparison:
     """F(u) = (1/n) Σ_i F_i(u) for 3 seeds: one batched product over all components vs a loop."""
     p = vh.make_problem(0, 3, n, DIM, 1e-2, 1.0, device)
@@ -111,7 +135,7 @@ def cases() -> list[Comparison]:
     try:
         torch.set_num_threads(1)
         rows += [_vr_batched_vs_loop(R, "cpu") for R in (3, 8)]
-        rows += [_run_batched_vs_loop(3, "cpu")]
+        rows += [_run_batched_vs_loop(3, "cpu"), _tuning_steps_as_lanes(13, "cpu")]
         rows += [_full_pass(n, "cpu") for n in (100, 1000)]
         if torch.cuda.is_available():
             rows += [_vr_batched_vs_loop(8, "cuda"), _full_pass(1000, "cuda")]

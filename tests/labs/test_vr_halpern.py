@@ -1,7 +1,8 @@
 """The VR-Halpern app without a browser: a run fills every plot, the status line and its table, a new n
-restarts the run and joins the residual-vs-n comparison, the selected method is highlighted.
+restarts the run and joins the comparisons over n (residual, calls to ε), the selected method is highlighted.
 (Compute and claim tests: test_vr_halpern_compute.py.)"""
 
+import numpy as np
 import pytest
 
 from paperscope.core.runner import DONE
@@ -12,11 +13,13 @@ from paperscope.views import vr_halpern as views
 RESIDUAL = "Operator residual vs oracle calls"
 VERSUS_N = "Residual at the budget vs n (this and earlier runs)"
 PATHS = "Paths to the solution (0, 0) in a plane, seed 0"
+CALLS = "Oracle calls to reach ε vs n, log–log (this and earlier runs)"
 
 
 @pytest.fixture
 def app():
-    app = LabApp("vr-halpern", params=Params.preset("quick", passes=30.0, n=20))
+    # ε high enough for every method to reach it within these short runs.
+    app = LabApp("vr-halpern", params=Params.preset("quick", passes=30.0, n=20, epsilon=2.5))
     yield app
     app.close()
 
@@ -31,6 +34,7 @@ def test_a_run_fills_every_plot_and_the_status_line(app):
     assert f"{app.frame.metrics['residual']:.3g}" in app.table.object and "VR-Halpern" in app.table.object
     labels = app._live[RESIDUAL].signature[1]
     assert labels == ("EG", "Halpern (EAG)", "VR-EG", "VR-Halpern (selected)")  # all methods shown
+    assert CALLS in app._live  # the paper's √n against n, on log-log axes
     # The plots hold the last frame's data, e.g. each method's whole path.
     paths = app._live[PATHS].renderers
     assert [len(r.data_source.data[list(r.data_source.data)[0]]) for r in paths] == \
@@ -47,6 +51,11 @@ def test_a_new_n_restarts_and_is_compared_over_n(app):
                                                     "n=40, c=4, 30 passes, seed 0"]
     spec = views.versus_n(app.frame, app._other_runs())
     assert list(spec.x) == [20, 40]  # one point per run, per method
+    # Calls to reach ε over n: a seed's mean game is the same at every n, so the deterministic
+    # methods take the same steps to ε at 2n calls each: their calls double with n.
+    calls = views.calls_versus_n(app.frame, app._other_runs())
+    assert list(calls.x) == [20, 40] and calls.labels[-2:] == ("budget, ∝ n", "∝ √n")
+    assert np.allclose(calls.Y[1, :2], 2 * calls.Y[0, :2]) and np.isfinite(calls.Y[:, :2]).all()
 
 
 def test_the_selected_method_is_highlighted(app):

@@ -78,12 +78,13 @@ def test_the_plotted_plane_is_a_singular_pair():
 # --- EG and EAG against a per-seed reference -------------------------------------------------
 
 
-def reference_eg_eag(M, q, L, iters, anchor):
-    """EG (anchor=False) or EAG for one seed, F evaluated as the mean of all n components."""
+def reference_eg_eag(M, q, L, iters, anchor, step=None):
+    """EG (anchor=False) or EAG for one seed, F evaluated as the mean of all n components;
+    η = step / L (default: the theory's 1/2 for EG, 1/8 for EAG)."""
     def F(u):
         return np.mean([Mi @ u + q for Mi in M], axis=0)
 
-    eta = 1 / (8 * L) if anchor else 1 / (2 * L)
+    eta = (step if step is not None else (1 / 8 if anchor else 1 / 2)) / L
     u0 = np.zeros(q.shape)
     u, res = u0.copy(), [np.linalg.norm(F(u0))]
     for k in range(iters):
@@ -106,6 +107,17 @@ def test_eg_and_eag_lanes_match_a_per_seed_reference():
         assert np.allclose(res[:, r], reference_eg_eag(M, q, L, 25, anchor=False), rtol=1e-10)
         assert np.allclose(res[:, 2 + r], reference_eg_eag(M, q, L, 25, anchor=True), rtol=1e-10)
     assert traj.shape == (26, 2, 2)
+
+
+def test_eg_and_eag_step_constants_are_their_eta_times_L():
+    p = small_problem(R=2, n=5, d=3, s_min=0.05)
+    det = vh.Deterministic(p, eg_step=0.9, eag_step=torch.tensor([0.3, 1.0], dtype=torch.float64))  # per repeat
+    det.steps(15)
+    _, res, _ = det.history()
+    for r, eag in enumerate([0.3, 1.0]):
+        M, q, L = as_np(p.M[r]), as_np(p.q[r]), float(p.L[r])
+        assert np.allclose(res[:, r], reference_eg_eag(M, q, L, 15, anchor=False, step=0.9), rtol=1e-10)
+        assert np.allclose(res[:, 2 + r], reference_eg_eag(M, q, L, 15, anchor=True, step=eag), rtol=1e-10)
 
 
 # --- the variance-reduced loop against a per-seed reference ----------------------------------
@@ -267,6 +279,77 @@ def test_loglog_slope_recovers_a_power_law():
     assert vh.geometric_mean(np.array([[1.0, 100.0]]), 1)[0] == pytest.approx(10.0)
 
 
+def test_calls_to_reach_is_the_first_certificate_at_or_below_epsilon():
+    calls = np.array([[0.0, 0], [10, 12], [20, 24], [30, 36]])
+    res = np.array([[5.0, 5], [0.9, 2], [1.5, 3], [0.5, 4]])  # not monotone: the first hit counts
+    assert vh.calls_to_reach(calls, res, 1.0).tolist() == [10, np.inf]
+    assert vh.calls_to_reach(calls, res, 5.0).tolist() == [0, 0]
+    assert vh.residual_at(calls, res, 25).tolist() == [1.5, 3]  # the last record within 25 calls
+
+
+# --- one method alone (tuning) -----------------------------------------------------------------
+
+
+def test_a_tiled_problem_repeats_the_games_lane_by_lane():
+    p = small_problem(R=2, n=4, d=3, seed=3)
+    t = p.tile(3)
+    assert t.R == 6 and t.repeats == [0, 1, 0, 1, 0, 1]
+    assert torch.equal(t.M[4], p.M[0]) and torch.equal(t.q[5], p.q[1]) and torch.equal(t.L_hat[3], p.L_hat[1])
+
+
+@pytest.mark.parametrize("method, m", [(name, m) for m, name in enumerate(vh.METHODS)])
+def test_trace_alone_gives_the_runs_records_at_the_same_steps(method, m):
+    """A method run alone (as tuning runs it), at the step the app ran with, ends where the
+    app's run of all four methods ends; a batch of steps equals each step run alone."""
+    steps = {"eg": 0.8, "halpern": 0.5, "vr_eg": 0.7, "vr_halpern": 2.0}
+    params = vh.Params.preset("quick", device="cpu", n=12, passes=30.0, repeats=2, seed=4,
+                              eg_step=steps["eg"], eag_step=steps["halpern"], vr_eg_step=steps["vr_eg"],
+                              step=steps["vr_halpern"])
+    *_, last = vh.run(params)
+    problem = vh.make_problem(4, 2, 12, params.dim, params.s_min, params.heterogeneity, "cpu")
+    budget = 30 * 12
+    calls, res = vh.trace(problem, 4, method, [steps[method] / 2, steps[method]], 30.0)
+    assert calls.shape[1:] == (2, 2)
+    assert np.allclose(vh.residual_at(calls[:, 1], res[:, 1], budget), last.final[m], rtol=1e-12)
+    alone_calls, alone_res = vh.trace(problem, 4, method, steps[method] / 2, 30.0)
+    assert np.allclose(alone_res[:, 0], res[: len(alone_res), 0], rtol=1e-12)
+    assert np.array_equal(alone_calls[:, 0], calls[: len(alone_calls), 0])
+
+
+def test_trace_stops_at_epsilon_and_a_race_at_the_first_step_there():
+    problem = small_problem(R=2, n=10, d=4, s_min=0.1)
+    full_calls, full_res = vh.trace(problem, 0, "vr_halpern", [0.5, 4.0], 300.0)
+    half = [vh.residual_at(full_calls[:, g], full_res[:, g], 1500).max() for g in range(2)]
+    eps = 1.01 * max(half)  # reached by every lane within half the budget
+    need = np.stack([vh.calls_to_reach(full_calls[:, g], full_res[:, g], eps) for g in range(2)])
+    assert np.isfinite(need).all()
+    calls, res = vh.trace(problem, 0, "vr_halpern", [0.5, 4.0], 300.0, epsilon=eps)
+    got = np.stack([vh.calls_to_reach(calls[:, g], res[:, g], eps) for g in range(2)])
+    assert np.array_equal(got, need) and len(calls) < len(full_calls)  # stopped early, same answer
+    winner = int(np.argmin(need.max(1)))
+    calls, res = vh.trace(problem, 0, "vr_halpern", [0.5, 4.0], 300.0, epsilon=eps, race=True)
+    assert np.array_equal(vh.calls_to_reach(calls[:, winner], res[:, winner], eps), need[winner])
+    assert calls[-1].max() < need[1 - winner].max()  # stopped before the other step got there
+
+
+def test_a_diverging_step_reads_inf_and_stops_the_trace():
+    problem = small_problem(R=2, n=6, d=3, s_min=0.1)
+    calls, res = vh.trace(problem, 0, "eg", [0.5, 3.0], 200.0)  # EG needs η·L < 1
+    assert np.isfinite(res[:, 0]).all() and (res[-1, 0] < res[0, 0]).all()
+    assert (res[-1, 1] > 1e10 * res[0, 1]).all()  # no error raised: a tuning outcome
+    calls, res = vh.trace(problem, 0, "eg", [3.0, 4.0], 2000.0)
+    assert calls[-1, 0, 0] < 2000 * 6  # every lane blew up: stopped long before the budget
+
+
+def test_the_claims_tune_every_method_on_the_same_relative_grid():
+    from paperscope.claims import vr_halpern as claims
+    grids = {m: claims.step_grid(m, (0.25, 16.0)) for m in vh.METHODS}
+    for m, g in grids.items():
+        assert np.allclose(g / claims.DEFAULT_STEPS[m], grids["eg"] / vh.EG_FACTOR)
+        assert np.allclose(g[1:] / g[:-1], math.sqrt(2)) and g[0] == pytest.approx(claims.DEFAULT_STEPS[m] / 4)
+        assert claims.DEFAULT_STEPS[m] in g and g[-1] == pytest.approx(16 * claims.DEFAULT_STEPS[m])
+
+
 # --- runs ------------------------------------------------------------------------------------
 
 
@@ -286,6 +369,9 @@ def test_a_run_streams_complete_frames_and_ends_with_the_metrics():
     assert m["by_method"]["eg"]["oracle_calls"] == 800  # 20 EG steps of 2n calls
     assert last.residual.shape == (len(last.epochs), 4) and np.isfinite(last.residual).all()
     assert last.final.shape == (4, 2) and len(last.paths()) == 4
+    # Calls to reach ε: the first certificate at or below ε within the budget, per seed.
+    assert last.calls_to_epsilon.shape == (4, 2) and last.epsilon == 0.1
+    assert ((last.calls_to_epsilon <= 800) | np.isinf(last.calls_to_epsilon)).all()
     assert sum(len(t) for t in last.paths()) == len(last.trajectory)
     # The curve at the budget is the per-seed final value, averaged geometrically.
     assert np.allclose(last.residual[-1], vh.geometric_mean(last.final, 1))

@@ -7,9 +7,12 @@ Halpern iteration with variance reduction reaches an operator residual ``‖F(u)
 ``Õ(n + √n L / ε)`` oracle calls, up to √n fewer than deterministic methods (``O(n L / ε)``).
 
 The claims (``paperscope/claims/vr_halpern.py``) are checked on the spec's finite-sum bilinear
-game; three of the spec's margins do not reproduce on every seed (declared known to fail).
-What the claims measured:
-``paperscope verify vr-halpern``, recorded in ``paperscope/claims/recorded/vr_halpern.json``.
+game, every method's step constant tuned on the same relative grid on separate tuning seeds
+(:func:`trace` runs one method at a batch of steps). The √n claim is shown as the paper states
+it: oracle calls to reach ε against n on log-log axes, VR-Halpern against EAG. Some of the
+spec's margins do not reproduce on every seed, or not once EG's step is tuned too (declared
+known to fail). What the claims measured: ``paperscope verify vr-halpern``, recorded in
+``paperscope/claims/recorded/vr_halpern.json``.
 
 Key equations (``u = (x, y)``, one oracle call = one ``F_i`` evaluation, a pass = n calls):
 
@@ -30,7 +33,11 @@ Key equations (``u = (x, y)``, one oracle call = one ``F_i`` evaluation, a pass 
   ``ū_k = u_k + β_k (u_0 - u_k)``, ``u_{k+½} = ū_k - η F(u_k)``, ``u_{k+1} = ū_k - η F(u_{k+½})``,
   ``β_k = 1/(k+2)``, ``η = 1/(8L)``, 2n calls per step. ``eg``: extragradient,
   ``η = 1/(2L)`` (last iterate O(1/√k) for monotone problems). ``vr_eg``: the same loopless VR
-  extragradient as the inner solver, run on F itself (``τ = 0.99 √p / L̂``).
+  extragradient as the inner solver, run on F itself (``τ = 0.99 √p / L̂``). These are the
+  theory's steps and the app's defaults (``eg_step``, ``eag_step``, ``vr_eg_step`` change them);
+  the spec's warning that EAG diverges above ``η = 1/(8L)`` does not hold on this bilinear game:
+  it converges, and faster, with steps several times larger (the tuned step the T-eag claim
+  reports).
 
 The problem (the spec's faithful CPU experiment): ``min_x max_y (1/n) Σ_i [x^T B_i y + a^T x -
 c^T y]``, ``x, y ∈ R^d``, ``B̄ = U diag(s) W^T`` with s geometric in ``[s_min, 1]`` (so L = 1),
@@ -62,7 +69,9 @@ for VR-EG, ``ṽ_k`` (the resolvent approximation, once per outer step) for VR-H
 shown at a budget is the last certificate each method produced within that budget.
 
 Computation: ``repeats`` seeds (seed, seed + 1, ...) run side by side as lanes of batched
-tensors (a leading dimension R). EG and EAG lanes share one loop. The loopless VR extragradient
+tensors (a leading dimension R); to tune, :func:`trace` also lays G step sizes side by side
+(``Problem.tile``: G R lanes, each step seeing the same games and random draws). EG and EAG
+lanes share one loop. The loopless VR extragradient
 is one class, :class:`LooplessVREG`, run on F (VR-EG) and on ``G_k`` inside :class:`VRHalpern`
 (Alg. 2 in the paper's symbols); each iteration is ~9 tiny tensor ops on ``(R, 2d)`` states.
 Float64 throughout: the VR loops run tens of thousands of small sequential steps, and the ops
@@ -143,8 +152,27 @@ class Params(LabParams):
     step = param.Number(
         4.0, bounds=(0.01, 100), softbounds=(0.25, 8),
         doc=("c, VR-Halpern's resolvent step η = c √n / L̂. Too small: many outer steps, "
-             "no gain over VR-EG; too large: each inner solve costs more. EG and EAG use the "
-             "theory's steps 1/(2L) and 1/(8L)"),
+             "no gain over VR-EG; too large: each inner solve costs more. The other methods' "
+             "steps: eg_step, eag_step, vr_eg_step"),
+    )
+    eg_step = param.Number(
+        EG_FACTOR, bounds=(0.001, 4), softbounds=(0.05, 1),
+        doc=("EG's step η·L (η = eg_step / L). Default: the theory's 1/2; EG needs η < 1/L, "
+             "and the claims tune it on the same grid as every other method's step"),
+    )
+    eag_step = param.Number(
+        EAG_FACTOR, bounds=(0.001, 4), softbounds=(0.02, 1),
+        doc=("EAG's (Halpern's) step η·L (η = eag_step / L). Default: the theory's 1/8; on this "
+             "bilinear game larger steps up to about 1 also converge, and faster"),
+    )
+    vr_eg_step = param.Number(
+        TAU_FACTOR, bounds=(0.001, 8), softbounds=(0.1, 2),
+        doc="VR-EG's step factor: τ = vr_eg_step · √p / L̂ (default: the theory's 0.99)",
+    )
+    epsilon = param.Number(
+        0.1, bounds=(1e-8, 100), softbounds=(1e-3, 1),
+        doc=("ε, the target residual: each method's oracle calls to reach ‖F‖ ≤ ε (at the "
+             "budget or before) are compared over n (the paper's Õ(√n) against O(n))"),
     )
     inner_epochs = param.Number(
         2.0, bounds=(0.01, 50), softbounds=(0.5, 5),
@@ -172,6 +200,7 @@ class Params(LabParams):
     # Measured on a 2-core CPU, 1 thread (CPU time): quick ~0.15 s, default ~0.4 s (n = 400: ~1.3 s),
     # first frame < 0.05 s (n = 1000: 0.15 s, drawing the components).
     QUICK: ClassVar[dict] = {"n": 50, "passes": 100.0, "repeats": 2}
+    LOG_SCALE: ClassVar[tuple] = ("epsilon",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,7 +216,8 @@ class HalpernFrame(Frame):
     concatenated in ``trajectory`` (plain arrays, so frames compare cheaply). ``metrics`` (last
     frame): residual (geometric mean over the repeats, as the curves) and oracle_calls (mean)
     of the selected method, budget_calls, and by_method (the same per method, with the
-    log-log slope and the per-seed residuals).
+    log-log slope, the per-seed residuals and calls_to_epsilon: the geometric mean over the
+    seeds of the calls to reach ε, NaN if a seed did not within the budget).
     """
 
     method: str
@@ -205,6 +235,8 @@ class HalpernFrame(Frame):
     final: np.ndarray  # (M, R)
     final_calls: np.ndarray  # (M, R)
     slope: np.ndarray  # (M,) log-log slope of residual vs calls over the last 3/4 of the budget
+    epsilon: float  # the target residual
+    calls_to_epsilon: np.ndarray  # (M, R) calls at each seed's first ‖F‖ ≤ ε within the budget (inf: not yet)
     trajectory: np.ndarray  # (Σ T_m, 2) every method's path, one after the other
     trajectory_start: np.ndarray  # (M + 1,) method m's points are rows start[m]:start[m+1]
     notice: str = ""
@@ -233,10 +265,24 @@ class Problem:
     L: torch.Tensor  # (R,) ‖M̄‖
     L_hat: torch.Tensor  # (R,) sqrt((1/n) Σ ‖M_i‖²)
     slow: torch.Tensor  # (R, 2, D) unit directions of the plotted singular pair (x part, y part)
+    repeat: tuple[int, ...] = ()  # the repeat (seed offset) of each lane; () when lane r is repeat r
 
     @property
     def R(self) -> int:
         return self.M.shape[0]
+
+    @property
+    def repeats(self) -> list[int]:
+        """The seed offset of each lane: its problem is seed + offset's, and so are its draws."""
+        return list(self.repeat) or list(range(self.R))
+
+    def tile(self, G: int) -> "Problem":
+        """G copies of the R games as ``G R`` lanes (lane ``g R + r`` is game r): one batched run
+        then tries G step sizes on every game, each copy drawing the same random numbers."""
+        lanes = torch.arange(G * self.R, device=self.M.device) % self.R
+        return Problem(M=self.M[lanes], Mbar=self.Mbar[lanes], q=self.q[lanes], u_star=self.u_star[lanes],
+                       L=self.L[lanes], L_hat=self.L_hat[lanes], slow=self.slow[lanes],
+                       repeat=tuple(self.repeats[r] for r in lanes.tolist()))
 
     def F(self, u: torch.Tensor) -> torch.Tensor:
         """The mean operator of every problem at ``u (R, D)``."""
@@ -340,20 +386,29 @@ def resolvent_step(problem: Problem, c: float) -> torch.Tensor:
     return c * math.sqrt(problem.n) / problem.L_hat
 
 
+def lane_values(value, R: int, like: torch.Tensor) -> torch.Tensor:
+    """A step constant, one number or one per lane, as an (R,) tensor like ``like``."""
+    return torch.as_tensor(value, dtype=like.dtype, device=like.device).expand(R)
+
+
 # --------------------------------------------------------------------------------------------
 # Deterministic methods: EG and EAG, batched as lanes of one loop
 
 
 class Deterministic:
-    """EG (lanes 0..R-1) and EAG (lanes R..2R-1) on the mean operator, 2n calls per step."""
+    """EG (lanes 0..R-1) and EAG (lanes R..2R-1) on the mean operator, 2n calls per step.
 
-    def __init__(self, problem: Problem):
+    ``eg_step``, ``eag_step``: the step constants η·L (the theory's 1/2 and 1/8 by default).
+    """
+
+    def __init__(self, problem: Problem, eg_step: float = EG_FACTOR, eag_step: float = EAG_FACTOR):
         R = problem.R
         self.p = problem
         self.lanes = torch.arange(2 * R, device=problem.M.device) % R
         L = problem.L[self.lanes]
         eg = torch.arange(2 * R, device=L.device) < R
-        self.eta = torch.where(eg, EG_FACTOR / L, EAG_FACTOR / L).unsqueeze(-1)  # (2R, 1)
+        eg_step, eag_step = (lane_values(s, R, L)[self.lanes] for s in (eg_step, eag_step))
+        self.eta = torch.where(eg, eg_step / L, eag_step / L).unsqueeze(-1)  # (2R, 1)
         self.eag = (~eg).to(DTYPE).unsqueeze(-1)  # anchoring only on the EAG lanes
         self.u0 = torch.zeros(2 * R, problem.M.shape[-1], dtype=DTYPE, device=L.device)
         self.u = self.u0.clone()
@@ -424,9 +479,11 @@ class LaneRandom:
         return out
 
 
-def seed_streams(seed: int, R: int, stream: int, n: int) -> LaneRandom:
-    """One stream of draws per repeat r (seed + r): repeat r draws the same whatever R is."""
-    return LaneRandom([min(seed + r, 2**31 - 1) for r in range(R)], [stream] * R, n)
+def seed_streams(seed: int, R: int, stream: int, n: int, repeats: list[int] | None = None) -> LaneRandom:
+    """One stream of draws per repeat r (seed + r): repeat r draws the same whatever R is.
+    ``repeats``: each lane's repeat, when lanes are not the repeats 0 .. R-1 (a tiled problem)."""
+    repeats = range(R) if repeats is None else repeats
+    return LaneRandom([min(seed + r, 2**31 - 1) for r in repeats], [stream] * R, n)
 
 
 class GameSum:
@@ -536,11 +593,13 @@ def inner_iterations(k: int, n: int, a: float) -> int:
     return max(1, int(math.ceil(a * n * (1 + math.log(k + 2)))))
 
 
-def vr_eg(problem: Problem, seed: int) -> LooplessVREG:
-    """VR-EG: the loopless VR extragradient on F itself from u_0 = 0, ``τ = 0.99 √p / L̂``."""
-    tau = TAU_FACTOR * math.sqrt(1.0 / problem.n) / problem.L_hat
+def vr_eg(problem: Problem, seed: int, tau_factor: float = TAU_FACTOR) -> LooplessVREG:
+    """VR-EG: the loopless VR extragradient on F itself from u_0 = 0, ``τ = 0.99 √p / L̂``
+    (``tau_factor`` replaces the 0.99)."""
+    tau = tau_factor * math.sqrt(1.0 / problem.n) / problem.L_hat
     u0 = torch.zeros_like(problem.u_star)
-    return LooplessVREG(GameSum(problem), tau, u0, seed_streams(seed, problem.R, STREAM_VR_EG, problem.n))
+    draws = seed_streams(seed, problem.R, STREAM_VR_EG, problem.n, problem.repeats)
+    return LooplessVREG(GameSum(problem), tau, u0, draws)
 
 
 class VRHalpern:
@@ -559,7 +618,8 @@ class VRHalpern:
         self.u0 = torch.zeros_like(problem.u_star)  # u_0 = 0, (R, D)
         self.u, self.k = self.u0, 0  # u_k
         G_0 = ResolventSum(self.F, self.u, self.eta)
-        self.inner = LooplessVREG(G_0, tau, self.u0, seed_streams(seed, problem.R, STREAM_VR_HALPERN, problem.n))
+        draws = seed_streams(seed, problem.R, STREAM_VR_HALPERN, problem.n, problem.repeats)
+        self.inner = LooplessVREG(G_0, tau, self.u0, draws)
         self.m_k, self.t_k = inner_iterations(0, problem.n, a), 0  # m_k, and those done so far
         self.certificates = Certificates(problem, np.zeros(problem.R), self.u0)
 
@@ -590,8 +650,8 @@ class VarianceReduced:
     certificates are recorded at set iterations; VR-Halpern's at its outer steps).
     """
 
-    def __init__(self, problem: Problem, seed: int, c: float, inner: float):
-        self.eg = vr_eg(problem, seed)
+    def __init__(self, problem: Problem, seed: int, c: float, inner: float, tau_factor: float = TAU_FACTOR):
+        self.eg = vr_eg(problem, seed, tau_factor)
         self.eg_certificates = Certificates(problem, np.zeros(problem.R), self.eg.v)
         self.halpern = VRHalpern(problem, seed, c, inner)
 
@@ -621,6 +681,90 @@ class VarianceReduced:
         """Host arrays per method, VR-EG then VR-Halpern: calls (K, R), residual (K, R),
         trajectory (K, 2)."""
         return self.eg_certificates.history(), self.halpern.certificates.history()
+
+
+# --------------------------------------------------------------------------------------------
+# One method alone at a chosen step constant: what step tuning and the claims run
+
+DET_CHUNK = 64  # EG / EAG steps between checks for the target (steps are cheap)
+BLOWN_UP = 1e12  # a residual this far above the start counts as diverged
+
+
+def trace(problem: Problem, seed: int, method: str, steps, passes: float, inner_epochs: float = 2.0,
+          epsilon: float | None = None, race: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Certificates of one method run alone at each step constant in ``steps`` (G of them):
+    ``calls (K, G, R)`` and ``‖F‖ (K, G, R)``.
+
+    A step constant is η·L for ``eg`` and ``halpern`` (EAG), VR-EG's τ factor, VR-Halpern's c.
+    The G steps run as lanes of one batched run on copies of the R games (the same random draws
+    for each step). The run stops once every lane has spent ``passes`` passes or, with
+    ``epsilon``, once every lane's certificate has reached ``‖F‖ ≤ ε`` or blown up; with ``race``
+    too, as soon as one step has reached ε on all R games (the others can only need more calls,
+    which is all tuning asks; lanes' calls differ only by VR snapshot refreshes). With one step
+    these are the records :func:`run` keeps. A diverging step is a tuning outcome, not an error:
+    its residuals read inf.
+    """
+    steps = np.atleast_1d(np.asarray(steps, dtype=float))
+    G, R, n = len(steps), problem.R, problem.n
+    lanes = problem.tile(G)  # lane g R + r: game r at steps[g]
+    step = lane_values(np.repeat(steps, R), G * R, lanes.L)  # (G R,)
+    budget = passes * n
+    start = float(problem.F(torch.zeros_like(problem.u_star)).norm(dim=-1).max())
+    seen = np.zeros(G * R, dtype=bool)  # which lanes have reached epsilon
+
+    def finished(res: np.ndarray) -> bool:
+        """Whether to stop, given ``res (T, G R)``: the certificates just produced."""
+        nonlocal seen
+        if epsilon is not None:
+            seen = seen | (res <= epsilon).any(0)
+        blown = ~np.isfinite(res[-1]) | (res[-1] > BLOWN_UP * start)
+        won = race and seen.reshape(G, R).all(1).any()
+        return bool(blown.all() or won or (epsilon is not None and (seen | blown).all()))
+
+    if method in ("eg", "halpern"):
+        det = Deterministic(lanes, eg_step=step, eag_step=step)
+        half = slice(0, G * R) if method == "eg" else slice(G * R, 2 * G * R)
+        total = math.ceil(budget / (2 * n))
+        while det.k < total:
+            det.steps(min(DET_CHUNK, total - det.k))
+            if finished(det.res[-1][:, half]):
+                break
+        calls, res, _ = det.history()
+        calls, res = np.repeat(calls[:, None], G * R, 1), res[:, half]
+    elif method in ("vr_eg", "vr_halpern"):
+        if method == "vr_eg":
+            solver = vr_eg(lanes, seed, step)
+            certificates, inner = Certificates(lanes, np.zeros(G * R), solver.v), solver
+        else:
+            solver = VRHalpern(lanes, seed, step, inner_epochs)
+            certificates, inner = solver.certificates, solver.inner
+        # VR-EG's records at run()'s iterations, then on at the same spacing; VR-Halpern's
+        # come at its outer steps, which every lane takes at the same iterations.
+        records = list(_record_iterations(int(round(budget)), n))
+        spacing = max(1, int(records[-1] - records[-2]))
+        while inner.calls.min() < budget:
+            solver.run(max(0, (records.pop(0) if records else inner.t + spacing) - inner.t))
+            if method == "vr_eg":
+                certificates.add(inner.calls, inner.v)
+            if finished(to_host(certificates.res[-1])[None]):
+                break
+        calls, res, _ = certificates.history()
+    else:
+        raise ValueError(f"unknown method {method!r}: one of {METHODS}")
+    res = np.where(np.isfinite(res), res, np.inf)
+    return calls.reshape(-1, G, R), res.reshape(-1, G, R)
+
+
+def residual_at(calls: np.ndarray, res: np.ndarray, budget: float) -> np.ndarray:
+    """Each seed's last certificate within ``budget`` calls, (R,), from records ``(K, R)``."""
+    return np.array([hold(calls[:, r], res[:, r], np.array([budget]))[0] for r in range(res.shape[1])])
+
+
+def calls_to_reach(calls: np.ndarray, res: np.ndarray, epsilon: float) -> np.ndarray:
+    """Oracle calls at each seed's first certificate with ``‖F‖ ≤ ε``, (R,); inf if none."""
+    hit = res <= epsilon
+    first = np.argmax(hit, 0)
+    return np.where(hit.any(0), calls[first, np.arange(res.shape[1])], np.inf)
 
 
 # --------------------------------------------------------------------------------------------
@@ -669,7 +813,8 @@ def setting(params: Params) -> str:
     """The knobs that must match for runs at different n to be compared."""
     return (f"{params.passes:g} passes, c={params.step:g}, a={params.inner_epochs:g}, "
             f"s_min={params.s_min:g}, h={params.heterogeneity:g}, d={params.dim}, "
-            f"{params.repeats} seeds")
+            f"{params.repeats} seeds, steps EG {params.eg_step:g} EAG {params.eag_step:g} "
+            f"VR-EG {params.vr_eg_step:g}, ε={params.epsilon:g}")
 
 
 def _record_iterations(budget: int, n: int) -> np.ndarray:
@@ -687,12 +832,13 @@ def run(params: Params) -> Iterator[HalpernFrame]:
                            params.heterogeneity, device)
     n, R = params.n, params.repeats
     budget = int(round(params.passes * n))
-    det = Deterministic(problem)
-    vr = VarianceReduced(problem, params.seed, params.step, params.inner_epochs)
+    det = Deterministic(problem, params.eg_step, params.eag_step)
+    vr = VarianceReduced(problem, params.seed, params.step, params.inner_epochs, params.vr_eg_step)
     records = list(_record_iterations(budget, n))
     grid = display_grid(params.passes)
-    hint = ("the residual blew up: the step sizes follow the theory, so check s_min and "
-            f"heterogeneity (step c={params.step:g}, inner_epochs={params.inner_epochs:g})")
+    hint = ("the residual blew up: lower the steps (eg_step < 1 and eag_step ≤ 1 for L = 1; "
+            f"vr_eg_step={params.vr_eg_step:g}, step c={params.step:g}, "
+            f"inner_epochs={params.inner_epochs:g}) or check s_min and heterogeneity")
     L0, Lh0 = float(problem.L[0]), float(problem.L_hat[0])
 
     def snapshot(final: bool) -> HalpernFrame:
@@ -717,18 +863,21 @@ def run(params: Params) -> Iterator[HalpernFrame]:
         final_calls = np.stack([
             np.array([hold(c[:, s], c[:, s], np.array([budget]))[0] for s in range(R)])
             for c, r, _ in per_method])
+        within = [np.where(c <= budget, r, np.inf) for c, r, _ in per_method]  # the budget's records
+        to_eps = np.stack([calls_to_reach(c, r, params.epsilon) for (c, _, _), r in zip(per_method, within)])
         last = grid >= params.passes / 4
         slopes = np.array([loglog_slope(grid[last], curves[last, m]) for m in range(len(METHODS))])
         paths = (d_traj[:, 0], d_traj[:, 1], e_traj, h_traj)
         start = np.cumsum([0] + [len(t) for t in paths])
-        metrics = _metrics(params, budget, final_res, final_calls, slopes) if final else None
+        metrics = _metrics(params, budget, final_res, final_calls, slopes, to_eps) if final else None
         return HalpernFrame(
             step=budget if final else int(min(det.calls_now, vr.calls_min, budget)),
             total_steps=budget, metrics=metrics, method=params.method, methods=METHODS, n=n,
             passes=float(params.passes), c=float(params.step), setting=setting(params),
             plane_s=plane_value(params.dim, params.s_min), L=L0, L_hat=Lh0, epochs=grid,
             residual=curves, passes_done=progress, final=final_res, final_calls=final_calls,
-            slope=slopes, trajectory=np.concatenate(paths), trajectory_start=start, notice=notice,
+            slope=slopes, epsilon=float(params.epsilon), calls_to_epsilon=to_eps,
+            trajectory=np.concatenate(paths), trajectory_start=start, notice=notice,
         )
 
     yield snapshot(False)
@@ -762,14 +911,16 @@ def run(params: Params) -> Iterator[HalpernFrame]:
     yield snapshot(True)
 
 
-def _metrics(params: Params, budget: int, final_res, final_calls, slopes) -> dict:
+def _metrics(params: Params, budget: int, final_res, final_calls, slopes, to_eps) -> dict:
     by_method = {}
     for m, name in enumerate(METHODS):
+        reached = np.isfinite(to_eps[m]).all()
         by_method[name] = {
             "residual": float(geometric_mean(final_res[m])),  # as the curves at the budget
             "oracle_calls": float(final_calls[m].mean()),
             "slope": float(slopes[m]),
             "residual_by_seed": [float(v) for v in final_res[m]],
+            "calls_to_epsilon": float(geometric_mean(to_eps[m])) if reached else float("nan"),
         }
     sel = by_method[params.method]
     return {"method": params.method, "residual": sel["residual"], "oracle_calls": sel["oracle_calls"],
@@ -786,4 +937,5 @@ def final_metrics(overrides: dict) -> dict:
 __all__ = ["PAPER", "Params", "HalpernFrame", "run", "METHODS", "METHOD_LABELS", "Problem",
            "make_problem", "skew", "resolvent_step", "Deterministic", "VarianceReduced",
            "GameSum", "ResolventSum", "LooplessVREG", "VRHalpern", "vr_eg", "inner_iterations",
-           "display_grid", "hold", "held_curves", "loglog_slope", "geometric_mean", "final_metrics"]
+           "display_grid", "hold", "trace", "residual_at", "calls_to_reach",
+           "held_curves", "loglog_slope", "geometric_mean", "final_metrics"]

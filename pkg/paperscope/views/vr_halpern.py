@@ -1,6 +1,7 @@
 """Views of the VR-Halpern lab: the operator residual of every method against oracle calls
 (the selected method highlighted), the same on log-log axes (slopes = rates), the residual at
-the budget against n over this and earlier runs, and the iterates in the slowest plane."""
+the budget and the oracle calls to reach ε against n over this and earlier runs (log-log: the
+paper's √n against n), and the iterates in the slowest plane."""
 
 from functools import partial
 
@@ -57,6 +58,25 @@ def versus_n(frame, previous=(), numeric=False):
                   markers=True)
 
 
+def calls_versus_n(frame, previous=(), numeric=False):
+    """Oracle calls to reach ‖F‖ ≤ ε against n on log-log axes, this run and earlier runs at the
+    same other settings (a slope of 1 is O(n), of ½ the paper's √n). Two guides: the
+    budget (passes × n, slope 1) and ∝ √n from the budget at the smallest n; a method that did
+    not reach ε within the budget is left out."""
+    runs = [frame, *[f for _, f in previous if f.setting == frame.setting and f.n != frame.n]]
+    runs.sort(key=lambda f: f.n)
+    ns = np.array([f.n for f in runs], dtype=float)
+    with np.errstate(invalid="ignore"):
+        Y = np.stack([geometric_mean(f.calls_to_epsilon, 1) for f in runs])  # (runs, M); inf: not yet
+    Y[~np.isfinite(Y)] = np.nan
+    labels = [METHOD_LABELS[name] for name in frame.methods]
+    budget = frame.passes * ns
+    guides = np.stack([budget, budget[0] * np.sqrt(ns / ns[0])], 1)  # (runs, 2)
+    return Curves(ns, np.concatenate([Y, guides], 1), (*labels, "budget, ∝ n", "∝ √n"), "n (components)",
+                  f"oracle calls to ‖F‖ ≤ {frame.epsilon:g}", markers=True,
+                  xticks=tuple(int(n) for n in ns) if numeric else None)  # on paper: ticks at the runs' n
+
+
 def trajectory(frame, numeric=False):
     """Seed 0's certificate points minus u*, in the plane of one singular pair of B̄."""
     traj = frame.paths()
@@ -73,6 +93,8 @@ PLOTS = {
                                                 {"logx": True, "logy": True, **_LEGEND}),
     "Residual at the budget vs n (this and earlier runs)": LivePlot(
         versus_n, ("residual", "final"), _LOG, compare=True),
+    "Oracle calls to reach ε vs n, log–log (this and earlier runs)": LivePlot(
+        calls_versus_n, ("calls_to_epsilon",), {"logx": True, "logy": True}, compare=True),
     "Paths to the solution (0, 0) in a plane, seed 0": LivePlot(trajectory, ("trajectory",)),
 }
 
@@ -108,5 +130,6 @@ def table(frame) -> Table | None:
     })
 
 
-# The exported figure: residual vs calls (linear and log-log, with slopes), vs n, trajectory.
-figure = partial(default_figure, PLOTS, cols=2, fig_inches=(10, 7.5))
+# The exported figure: residual vs calls (linear and log-log, with slopes), vs n, calls to ε vs n,
+# trajectory.
+figure = partial(default_figure, PLOTS, cols=2, fig_inches=(10, 11))
