@@ -3,6 +3,7 @@ parameter change restarts the run, a notice shows when the lab has something to 
 (Compute, oracle and claim tests: test_dpp_least_squares_compute.py.)"""
 
 import pytest
+from app_checks import finished
 
 from paperscope.core.runner import DONE
 from paperscope.labs.dpp_least_squares import Params
@@ -17,10 +18,8 @@ def app():
 
 
 def test_a_run_fills_every_plot_and_the_status_line(app):
-    assert app.runner.wait(timeout=120)
-    assert app.state == DONE and app.frame.done
+    finished(app, timeout=120)
     assert "mean err²/best²" in app.status.object and "dpp_repeated, n = 18" in app.status.object
-    assert [pane.object for pane in app.plots] == [live.figure for live in app._live.values()]
     assert len(app._live) == len(app.views.PLOTS)
 
 

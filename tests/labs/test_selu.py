@@ -2,8 +2,8 @@
 change restarts with new data, a map without a fixed point shows a notice. (Compute and claim
 tests: test_selu_compute.py.)"""
 
-import param
 import pytest
+from app_checks import finished, release
 
 from paperscope.core.runner import DONE
 from paperscope.labs.selu import Params
@@ -18,9 +18,8 @@ def app():
 
 
 def test_a_run_fills_every_plot_and_the_status_line(app):
-    assert app.runner.wait(timeout=120)
-    assert app.state == DONE and app.frame.done and app.status.alert_type == "success"
-    assert [pane.object for pane in app.plots] == [live.figure for live in app._live.values()]
+    finished(app, timeout=120)
+    assert app.status.alert_type == "success"
     assert "SELU: last layer mean" in app.status.object and "‖J‖₂ = 0.7877" in app.status.object
     loss = app._live["Training loss on the digits (a toy: not the paper's Fig. 1)"].renderers[0].data_source.data
     assert len(loss["epoch"]) == 2
@@ -33,11 +32,7 @@ def test_a_run_fills_every_plot_and_the_status_line(app):
 
 def test_a_parameter_change_restarts_with_new_data(app):
     assert app.runner.wait(timeout=120)
-    first = app.runner.generation
-    slider = app.widgets["depth"]
-    with param.edit_constant(slider):
-        slider.param.update(value=6, value_throttled=6)  # what releasing the slider does
-    assert app.runner.generation == first + 1
+    release(app, "depth", 6)
     assert app.runner.wait(timeout=120) and app.state == DONE
     assert app.frame.layer_var.shape == (7, 4)
     app.params.activation = "tanh"

@@ -3,8 +3,8 @@ widget change restarts with new data, finished runs are compared, a locked holdo
 (Compute and claim tests: test_thresholdout_compute.py.)"""
 
 import numpy as np
-import param
 import pytest
+from app_checks import finished, release
 
 from paperscope.core.runner import DONE
 from paperscope.labs import thresholdout as th
@@ -21,9 +21,8 @@ def app():
 
 
 def test_a_run_fills_every_plot_and_the_status_line(app):
-    assert app.runner.wait(timeout=60)
-    assert app.state == DONE and app.frame.done and app.status.alert_type == "success"
-    assert [pane.object for pane in app.plots] == [live.figure for live in app._live.values()]
+    finished(app)
+    assert app.status.alert_type == "success"
     assert "Thresholdout (selected): holdout" in app.status.object and "standard holdout" in app.status.object
     gap = app._live["Reported holdout − fresh, both mechanisms"]
     assert gap.signature[1] == ("standard holdout", "Thresholdout (selected)")
@@ -36,11 +35,7 @@ def test_a_run_fills_every_plot_and_the_status_line(app):
 
 def test_widget_change_restarts_with_new_data(app):
     assert app.runner.wait(timeout=60)
-    first = app.runner.generation
-    slider = app.widgets["rounds"]
-    with param.edit_constant(slider):
-        slider.param.update(value=4, value_throttled=4)  # what releasing the slider does
-    assert app.runner.generation == first + 1
+    release(app, "rounds", 4)
     assert app.runner.wait(timeout=60) and app.state == DONE
     assert app.frame.ks.tolist() == [10, 20, 30, 40]
     renderer = app._live["Thresholdout"].renderers[0]
