@@ -5,12 +5,15 @@ test_rich_lazy_compute.py.)"""
 import json
 import time
 
+import holoviews as hv
+import numpy as np
 import param
 import pytest
 
 from paperscope.core.runner import DONE, ERROR
-from paperscope.labs.rich_lazy import Params
+from paperscope.labs.rich_lazy import SMALL_SIZE_NOTICE, Params
 from paperscope.ui.app import LabApp, values_from_query
+from paperscope.views import rich_lazy as views
 
 
 @pytest.fixture
@@ -27,6 +30,11 @@ def test_first_run_fills_every_plot(app):
     spectra = app._live["Singular values of W_0 (faint) and W_t"].renderers[0].data_source.data
     assert len(spectra["index"]) == app.params.hidden_size
     assert app.progress.value == 1000 and "r=1" in app.status.object
+    assert "relative change W" in app.status.object and "W_out" in app.status.object  # both layers
+    # 30 steps is far below the size at which the paper's direction shows: the app says so.
+    assert app.run_notice.visible and app.run_notice.object == SMALL_SIZE_NOTICE
+    layers = app._live["Relative change of each layer"].renderers
+    assert len(layers) >= 4  # W and W_out for r = 1 and r = N
 
 
 def test_widget_change_restarts_with_new_data(app):
@@ -81,3 +89,18 @@ def test_closing_the_session_stops_its_work():
     app.close()  # what closing the browser tab triggers
     assert not any(worker.is_alive() for worker in app.runner._workers)
     assert not app.frame.done  # stopped mid-run, not run to the end
+
+
+def test_scale_sweep_view_has_sd_error_bars_and_leaves_out_diverged_runs():
+    rng = np.random.default_rng(0)
+    values = rng.uniform(0.1, 0.9, size=(3, 4, 2))  # (g, seed, rank)
+    values[2, 1] = np.nan  # one run diverged at the largest g
+    sweep = {"scales": np.array([0.5, 1.0, 2.0]), "ranks": np.array([1, 16]), "seeds": np.arange(4),
+             "diverged": np.isnan(values[..., 0]), "kernel_alignment": values, "relative_weight_change": values / 2}
+    curves = views.laziness_vs_scale(sweep, "kernel_alignment")
+    assert curves.labels == ("r = 1", "r = 16") and np.array_equal(curves.x, sweep["scales"])
+    assert np.allclose(curves.Y, np.nanmean(values, axis=1))
+    for k in range(2):
+        assert np.allclose(curves.errors[k], np.nanstd(values[:, :, k], axis=1, ddof=1))
+    layout = views.scale_figure(sweep)
+    assert isinstance(layout, hv.Layout) and len(layout) == 2

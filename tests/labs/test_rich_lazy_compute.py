@@ -163,9 +163,11 @@ def test_linear_tangent_kernel_matches_per_output_autograd():
 
 
 FRAME_ARRAYS = ["ranks", "effective_rank", "logged_steps", "loss", "accuracy", "weight_change",
+                "weight_change_out", "norm_init", "norm_out_init",
                 "kernel_steps", "kernel_alignment", "representation_alignment", "sv_init",
                 "sv_now", "kernel_init", "kernel_now", "probe_labels"]
-METRIC_KEYS = {"effective_rank", "weight_change", "kernel_alignment", "representation_alignment",
+METRIC_KEYS = {"effective_rank", "weight_change", "relative_weight_change", "weight_change_out",
+               "relative_weight_change_out", "kernel_alignment", "representation_alignment",
                "final_loss", "accuracy"}
 
 
@@ -188,8 +190,9 @@ def test_frame_schema(network):
         L, M = len(f.logged_steps), len(f.kernel_steps)
         assert list(f.ranks) == ranks and f.effective_rank.shape == (K,)
         assert f.logged_steps[-1] == f.step and f.kernel_steps[0] == 0
-        for name in ("loss", "accuracy", "weight_change"):
+        for name in ("loss", "accuracy", "weight_change", "weight_change_out"):
             assert getattr(f, name).shape == (L, K), name
+        assert f.norm_init.shape == f.norm_out_init.shape == (K,)
         for name in ("kernel_alignment", "representation_alignment"):
             assert getattr(f, name).shape == (M, K), name
         assert f.sv_init.shape == f.sv_now.shape == (K, N)
@@ -202,15 +205,73 @@ def test_frame_schema(network):
     assert 8 <= len(last.kernel_steps) <= 12 and last.kernel_steps[-1] == params.steps
     assert np.all(np.diff(last.probe_labels) >= 0)  # probes grouped by class
     assert np.allclose(last.effective_rank[0], 1.0) and last.effective_rank[-1] > 0.6 * N
-    # Frames are snapshots: a later frame's history extends an earlier one's.
+    # Frames are snapshots: a later frame's history extends an earlier one's (except the last
+    # point of an interim frame, a provisional mean over the window so far).
     mid = frames[len(frames) // 2]
-    assert np.array_equal(last.loss[: len(mid.loss)], mid.loss)
+    assert np.array_equal(last.loss[: len(mid.loss) - 1], mid.loss[:-1]) and len(mid.loss) > 2
     m = last.metrics
     assert m["network"] == network and set(m["by_rank"]) == {str(r) for r in ranks}
     for r, values in m["by_rank"].items():
         assert set(values) == METRIC_KEYS
         assert all(type(v) is float and np.isfinite(v) for v in values.values()), r
     assert all(np.isfinite(getattr(last, n)).all() for n in FRAME_ARRAYS)
+
+
+def test_readout_change_after_one_step_is_the_closed_form_gradient_step():
+    # One plain SGD step of the linear student: dW2 = -lr * mean_b (f_b - y_b) (W1 x_b)^T, so
+    # ||dW2||_F is known in closed form from the batch the trainer draws.
+    params = rl.Params(network="linear", hidden_size=10, batch_size=6, lr=0.05, momentum=0.0, seed=2,
+                       device="cpu")
+    trainer = rl.make_trainer(params, [1, 10], dtype=F64)
+    twin = rl.make_trainer(params, [1, 10], dtype=F64)  # same seed: same weights and data stream
+    X, y = twin.batch(params.batch_size, twin.data)
+    W1, W2 = twin.weights["W1"].detach(), twin.weights["W2"].detach()
+    Z = X @ W1.transpose(1, 2)  # (K, B, N)
+    residual = Z @ W2.transpose(1, 2) - y[:, None]  # (K, B, 1)
+    grad_W2 = (residual.transpose(1, 2) @ Z) / params.batch_size  # (K, 1, N)
+    trainer.train_steps(1)
+    expected = params.lr * torch.linalg.matrix_norm(grad_W2)
+    assert torch.allclose(trainer.weight_change_out(), expected, rtol=1e-10)
+    assert torch.allclose(trainer.out0, W2)  # the reference is the untouched start
+
+
+@pytest.mark.parametrize("network", ["rnn", "linear"])
+def test_relative_changes_of_both_layers(network):
+    params = rl.Params(network=network, hidden_size=16, steps=40, probe_size=8, n_ranks=2, seed=1, device="cpu")
+    last = final_frame(**params.values())
+    start = rl.make_trainer(params)  # the same initial weights, built independently
+    out0 = start.weights["W_out" if network == "rnn" else "W2"].detach()
+    for k, r in enumerate(last.ranks):
+        m = last.metrics["by_rank"][str(r)]
+        norm, norm_out = torch.linalg.matrix_norm(start.W0[k]), torch.linalg.matrix_norm(out0[k])
+        assert m["relative_weight_change"] == pytest.approx(m["weight_change"] / float(norm), rel=1e-5)
+        assert m["relative_weight_change_out"] == pytest.approx(m["weight_change_out"] / float(norm_out), rel=1e-5)
+        assert m["weight_change_out"] == pytest.approx(float(last.weight_change_out[-1, k]))
+        assert m["weight_change_out"] > 0  # the readout trains too
+    assert np.allclose(last.norm_init, last.norm_init[0])  # the rescaling keeps ||W_0||_F across ranks
+
+
+def test_small_runs_carry_the_notice_and_the_paper_sizes_do_not():
+    small = rl.Params(hidden_size=48, steps=600, device="cpu")
+    assert rl.small_size_notice(small) == rl.SMALL_SIZE_NOTICE
+    assert rl.small_size_notice(rl.Params(device="cpu")) == ""
+    assert rl.small_size_notice(rl.Params.preset("quick")) == ""  # the quick preset is big enough
+    assert rl.small_size_notice(rl.Params(hidden_size=48, network="linear")) == ""  # rnn only
+    *_, last = rl.run(rl.Params(hidden_size=12, steps=5, probe_size=4, device="cpu"))
+    assert last.notice == rl.SMALL_SIZE_NOTICE
+
+
+def test_scale_sweep_matches_single_runs_and_marks_divergence():
+    params = rl.Params(hidden_size=12, steps=20, probe_size=4, n_ranks=2, lr=0.3, device="cpu")
+    sweep = rl.scale_sweep(params, scales=(0.5, 5.0), seeds=(0, 1))
+    assert sweep["ranks"].tolist() == [1, 12] and sweep["kernel_alignment"].shape == (2, 2, 2)
+    # A huge g at a high learning rate blows up: NaN and flagged, while the small g runs finish.
+    assert sweep["diverged"].tolist() == [[False, False], [True, True]]
+    assert np.isnan(sweep["weight_change"][1]).all() and np.isfinite(sweep["weight_change"][0]).all()
+    one = final_frame(**{**params.values(), "init_scale": 0.5, "seed": 1}).metrics["by_rank"]
+    for k, r in enumerate(sweep["ranks"]):
+        for name in ("relative_weight_change", "kernel_alignment", "representation_alignment", "accuracy"):
+            assert sweep[name][0, 1, k] == one[str(r)][name], name
 
 
 def test_same_seed_same_metrics_other_seed_differs():

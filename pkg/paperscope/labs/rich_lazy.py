@@ -27,7 +27,11 @@ Key equations (symbols as in the paper and its code, ``Helena-Yuhan-Liu/BioRNN_R
   fixed probe batch, J taken w.r.t. ``W`` only (rnn, as the repo does) or w.r.t. ``W_1`` and
   ``W_2`` (linear: w.r.t. ``W_1`` alone that kernel is ``||W_2||^2 X X^T``, whose alignment is
   always 1); representation alignment ``RA``: the same for the uncentred Gram matrix ``H H^T``
-  of hidden states at the decision step (rnn) or of ``W_1 x`` (linear).
+  of hidden states at the decision step (rnn) or of ``W_1 x`` (linear). Both layers' changes
+  are also reported relative to their start, ``||Delta W||_F / ||W(0)||_F`` (the rank-r layer and
+  the readout ``W_out`` or ``W_2``: with an aligned low-rank ``W_1`` the readout does the learning);
+* the classic control (``scale_sweep``): the same measures against the initial scale g at each
+  rank, over seeds.
 
 All K ranks are trained side by side as one batched model: weights carry a leading K axis and
 one optimiser steps the stacked tensors. Every rank sees the same ``G``, ``W_in``, ``W_out``
@@ -45,6 +49,7 @@ import torch
 import torch.nn.functional as F
 
 from paperscope.core.device import resolve_device
+from paperscope.core.errors import DivergenceError
 from paperscope.core.frames import Frame, check_finite, to_host
 from paperscope.core.optim import MomentumSGD
 from paperscope.core.pacing import Pacer
@@ -89,6 +94,15 @@ STREAM_INIT, STREAM_DATA, STREAM_PROBE, STREAM_TEACHER = 0, 1, 2, 3
 LOSS_HINT = "the learning rate is probably too high for this init scale; lower lr or init_scale"
 N_FRAMES = 100  # logged points per run (plus step 0)
 N_KERNELS = 10  # tangent-kernel checkpoints per run (step 0 and the last step included)
+
+# The smallest rnn run at which the paper's direction (r = N moves less and keeps its kernel)
+# held on most of six seeds (the quick preset's size); below it, rank 1 is still catching up with
+# the task, moves less than full rank on many seeds, and the app and notebook say so.
+DIRECTION_SIZE = {"hidden_size": 100, "steps": 1000}
+SMALL_SIZE_NOTICE = (
+    "Small run (N < 100 or fewer than 1000 steps): at this size the weight change often does not "
+    "show the paper's direction, because rank 1 is still catching up with the task (kernel "
+    "alignment usually still does). Compare ranks at N = 100 and 1000 steps or more.")
 
 
 class Params(LabParams):
@@ -140,8 +154,10 @@ class Params(LabParams):
              "exception that stays lazy at low rank. Ignored for the rnn"),
     )
 
-    # Measured on a 2-core CPU, 1 thread: ~1 s for the whole rnn run, first frame ~0.02 s.
-    QUICK: ClassVar[dict] = {"hidden_size": 48, "steps": 600, "probe_size": 16}
+    # The smallest size at which the paper's direction shows on most seeds (N = 48 with 600 steps,
+    # the earlier preset, reversed the weight change on most seeds): the default width, half the
+    # steps and half the probes.
+    QUICK: ClassVar[dict] = {"hidden_size": 100, "steps": 1000, "probe_size": 16}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,7 +170,10 @@ class RichLazyFrame(Frame):
     (rnn) or the fraction of the teacher's output power explained, ``1 - |f - y|^2 / |y|^2``
     (linear). ``metrics`` (last frame only) holds ``network`` and ``by_rank``: for each rank, as
     a string, its effective_rank, weight_change, kernel_alignment, representation_alignment,
-    final_loss and accuracy at the end.
+    final_loss and accuracy at the end, and the change of both layers relative to their start:
+    relative_weight_change ``||W_T - W_0||_F / ||W_0||_F`` (the rank-r layer), weight_change_out
+    ``||W_out,T - W_out,0||_F`` and relative_weight_change_out (the readout, ``W_out`` or ``W_2``).
+    ``notice`` says when the run is smaller than the sizes at which the paper's direction holds.
     """
 
     network: str
@@ -164,6 +183,9 @@ class RichLazyFrame(Frame):
     loss: np.ndarray  # (L, K)
     accuracy: np.ndarray  # (L, K)
     weight_change: np.ndarray  # (L, K) ||W_t - W_0||_F
+    weight_change_out: np.ndarray  # (L, K) ||W_out,t - W_out,0||_F of the readout (W_out or W2)
+    norm_init: np.ndarray  # (K,) ||W_0||_F (the same for every rank: the rescaling keeps it)
+    norm_out_init: np.ndarray  # (K,) ||W_out,0||_F
     kernel_steps: np.ndarray  # (M,), starts at 0
     kernel_alignment: np.ndarray  # (M, K)
     representation_alignment: np.ndarray  # (M, K)
@@ -172,6 +194,7 @@ class RichLazyFrame(Frame):
     kernel_init: np.ndarray  # (K, P, P) tangent kernel at step 0, summed over (t, k) blocks
     kernel_now: np.ndarray  # (K, P, P) the same at the latest checkpoint
     probe_labels: np.ndarray  # (P,) class of each probe, in kernel order
+    notice: str = ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -304,6 +327,7 @@ class Trainer:
     data: torch.Generator
     batch_size: int
     teacher: torch.Tensor | None = None  # (d,) teacher map beta (norm sqrt(d)), linear only
+    out0: torch.Tensor | None = None  # (K, C, N) the readout (W_out or W2) at step 0
     step: int = 0
 
     @property
@@ -314,6 +338,11 @@ class Trainer:
     def W(self) -> torch.Tensor:
         """The rank-r weight now, ``(K, N, N)``."""
         return self.weights[self.key]
+
+    @property
+    def out(self) -> torch.Tensor:
+        """The readout layer now: ``W_out (K, 3, N)`` (rnn) or ``W2 (K, 1, N)`` (linear)."""
+        return self.weights["W_out" if self.network == "rnn" else "W2"]
 
     def batch(self, B: int, gen: torch.Generator):
         """Inputs and targets for B trials, shared by every rank."""
@@ -366,6 +395,11 @@ class Trainer:
     def weight_change(self) -> torch.Tensor:
         """``||W_t - W_0||_F`` per rank, ``(K,)``."""
         return torch.linalg.matrix_norm(self.W - self.W0)
+
+    @torch.no_grad()
+    def weight_change_out(self) -> torch.Tensor:
+        """``||W_out,t - W_out,0||_F`` of the readout per rank, ``(K,)``."""
+        return torch.linalg.matrix_norm(self.out - self.out0)
 
     def measure(self, probe):
         """Tangent kernel and hidden Gram matrix on the probe batch.
@@ -423,11 +457,11 @@ def make_trainer(params: Params, ranks: list[int] | None = None,
         weights = {"W1": W1, "W2": W2.expand(K, 1, N)}
     # Every rank owns a copy of the shared tensors: they are trained independently.
     weights = {k: v.clone().requires_grad_(True) for k, v in weights.items()}
-    key = "W" if params.network == "rnn" else "W1"
+    key, out_key = ("W", "W_out") if params.network == "rnn" else ("W1", "W2")
     # SGD is elementwise, so one optimiser over stacked tensors = K separate optimisers.
     opt = MomentumSGD(list(weights.values()), lr=params.lr, momentum=params.momentum)
     return Trainer(network=params.network, ranks=ranks, weights=weights,
-                   W0=weights[key].detach().clone(), optimizer=opt,
+                   W0=weights[key].detach().clone(), out0=weights[out_key].detach().clone(), optimizer=opt,
                    data=torch_generator(params.seed, device, STREAM_DATA),
                    batch_size=params.batch_size, teacher=teacher)
 
@@ -535,6 +569,42 @@ def probe_batch(params: Params, trainer: Trainer):
 
 
 
+def scale_sweep(params: Params, scales, seeds) -> dict:
+    """The paper's classic control: laziness against the initial scale g at each rank.
+
+    Runs ``params`` once per (g, seed) with ``init_scale = g``. Returns ``scales (S,)``, ``seeds``,
+    ``ranks (K,)``, ``diverged (S, n_seeds)`` and, each ``(S, n_seeds, K)`` at the end of training
+    (NaN where the run diverged), ``weight_change``, ``relative_weight_change``
+    ``||W_T - W_0||_F / ||W_0||_F`` (relative, since ``||W_0||_F`` grows with g),
+    ``kernel_alignment``, ``representation_alignment`` and ``accuracy``.
+    """
+    names = ("weight_change", "relative_weight_change", "kernel_alignment", "representation_alignment",
+             "accuracy")
+    ranks = ranks_for(params.hidden_size, params.n_ranks)
+    shape = (len(scales), len(seeds), len(ranks))
+    out = {name: np.full(shape, np.nan) for name in names}
+    diverged = np.zeros(shape[:2], dtype=bool)
+    for i, g in enumerate(scales):
+        for j, seed in enumerate(seeds):
+            try:
+                *_, last = run(Params(**{**params.values(), "init_scale": float(g), "seed": int(seed)}))
+            except DivergenceError:
+                # A large g at a fixed learning rate can blow up (rank 1 first: all of the norm
+                # sits in one singular value): a gap in the sweep, not the end of it.
+                diverged[i, j] = True
+                continue
+            for name in names:
+                out[name][i, j] = [last.metrics["by_rank"][str(r)][name] for r in ranks]
+    return {"scales": np.asarray(scales, dtype=float), "seeds": np.asarray(seeds), "ranks": np.array(ranks),
+            "diverged": diverged, **out}
+
+
+def small_size_notice(params: Params) -> str:
+    """A warning for rnn runs smaller than :data:`DIRECTION_SIZE`, "" otherwise."""
+    small = any(getattr(params, name) < size for name, size in DIRECTION_SIZE.items())
+    return SMALL_SIZE_NOTICE if params.network == "rnn" and small else ""
+
+
 def _schedule(steps: int) -> tuple[list[int], set[int]]:
     """Logged steps (~N_FRAMES, the last included) and the kernel checkpoints among them."""
     # ceil(steps / N_FRAMES): ~100 frames whatever the length, enough for smooth curves.
@@ -566,7 +636,11 @@ def run(params: Params) -> Iterator[RichLazyFrame]:
     check_finite(loss0, step=0, what="training loss", hint=hint)
     K0_full, K0_sum, R0 = trainer.measure(probe)
     # Step 0 is the initial network on the probe batch; later points are training-batch means.
-    hist = {"steps": [0], "loss": [to_host(loss0)], "acc": [to_host(acc0)], "dW": [np.zeros(K)]}
+    hist = {"steps": [0], "loss": [to_host(loss0)], "acc": [to_host(acc0)], "dW": [np.zeros(K)],
+            "dW_out": [np.zeros(K)]}
+    # The scales of the relative changes: a readout that moves by its own size did the learning.
+    norms = to_host(torch.linalg.matrix_norm(trainer.W0)), to_host(torch.linalg.matrix_norm(trainer.out0))
+    notice = small_size_notice(params)
     kern = {"steps": [0], "KA": [np.ones(K)], "RA": [np.ones(K)]}
     # Frames hold host copies only, so the views never touch device tensors.
     sv_init_np, K0_np = to_host(sv_init), to_host(K0_sum)
@@ -578,10 +652,11 @@ def run(params: Params) -> Iterator[RichLazyFrame]:
             ranks=ranks, effective_rank=erank,
             logged_steps=np.array(hist["steps"]), loss=np.array(hist["loss"]),
             accuracy=np.array(hist["acc"]), weight_change=np.array(hist["dW"]),
+            weight_change_out=np.array(hist["dW_out"]), norm_init=norms[0], norm_out_init=norms[1],
             kernel_steps=np.array(kern["steps"]), kernel_alignment=np.array(kern["KA"]),
             representation_alignment=np.array(kern["RA"]),
             sv_init=sv_init_np, sv_now=sv_now, kernel_init=K0_np, kernel_now=K_now_np,
-            probe_labels=probe_labels,
+            probe_labels=probe_labels, notice=notice,
         )
 
     yield frame(0, sv_init_np)
@@ -600,6 +675,7 @@ def run(params: Params) -> Iterator[RichLazyFrame]:
         hist["loss"].append(to_host(loss.mean(0)))
         hist["acc"].append(to_host(acc.mean(0)))
         hist["dW"].append(to_host(trainer.weight_change()))
+        hist["dW_out"].append(to_host(trainer.weight_change_out()))
         # Weights can blow up a step before the loss shows it; the spectrum below needs them finite.
         check_finite(hist["dW"][-1], step=step, what="the trained weights", hint=hint)
         if step in kernel_at:  # ~10 per run: the kernel costs ~25 SGD steps at the defaults
@@ -611,7 +687,7 @@ def run(params: Params) -> Iterator[RichLazyFrame]:
             del KT_full
         with torch.no_grad():  # the spectrum is cheap (a few ms at N = 100): every frame
             sv_now = to_host(torch.linalg.svdvals(trainer.W))
-        metrics = _metrics(params, ranks, erank, hist, kern) if step == params.steps else None
+        metrics = _metrics(params, ranks, erank, hist, kern, norms) if step == params.steps else None
         yield frame(step, sv_now, metrics)
         pace.shown()
 
@@ -625,15 +701,21 @@ def _interim(base: RichLazyFrame, window, trainer: Trainer) -> RichLazyFrame:
         loss=np.vstack([base.loss, to_host(loss)]),
         accuracy=np.vstack([base.accuracy, to_host(acc)]),
         weight_change=np.vstack([base.weight_change, to_host(trainer.weight_change())]),
+        weight_change_out=np.vstack([base.weight_change_out, to_host(trainer.weight_change_out())]),
     )
 
 
-def _metrics(params, ranks, erank, hist, kern) -> dict:
+def _metrics(params, ranks, erank, hist, kern, norms) -> dict:
     by_rank = {}
+    norm, norm_out = norms
     for i, r in enumerate(ranks):
+        dW, dW_out = float(hist["dW"][-1][i]), float(hist["dW_out"][-1][i])
         by_rank[str(int(r))] = {
             "effective_rank": float(erank[i]),
-            "weight_change": float(hist["dW"][-1][i]),
+            "weight_change": dW,
+            "relative_weight_change": dW / float(norm[i]),
+            "weight_change_out": dW_out,
+            "relative_weight_change_out": dW_out / float(norm_out[i]),
             "kernel_alignment": float(kern["KA"][-1][i]),
             "representation_alignment": float(kern["RA"][-1][i]),
             "final_loss": float(hist["loss"][-1][i]),
