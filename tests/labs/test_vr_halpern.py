@@ -14,7 +14,7 @@ from paperscope.views import vr_halpern as views
 RESIDUAL = "Operator residual vs oracle calls"
 VERSUS_N = "Residual at the budget vs n (this and earlier runs)"
 PATHS = "Paths to the solution (0, 0) in a plane, seed 0"
-CALLS = "Oracle calls to reach ε vs n, log–log (this and earlier runs)"
+CALLS = "Calls to reach ε vs n, log–log (all runs)"
 
 
 @pytest.fixture

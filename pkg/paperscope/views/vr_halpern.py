@@ -93,7 +93,7 @@ PLOTS = {
                                                 {"logx": True, "logy": True, **_LEGEND}),
     "Residual at the budget vs n (this and earlier runs)": LivePlot(
         versus_n, ("residual", "final"), _LOG, compare=True),
-    "Oracle calls to reach ε vs n, log–log (this and earlier runs)": LivePlot(
+    "Calls to reach ε vs n, log–log (all runs)": LivePlot(
         calls_versus_n, ("calls_to_epsilon",), {"logx": True, "logy": True}, compare=True),
     "Paths to the solution (0, 0) in a plane, seed 0": LivePlot(trajectory, ("trajectory",)),
 }
