@@ -242,6 +242,44 @@ def test_digits_and_the_fixed_evaluation_set():
     assert len(sd.ddim_timesteps(25)) == 25 and len(sd.ddim_timesteps(500)) == sd.T_STEPS
 
 
+# --- sample quality in a digit classifier's features ----------------------------------------
+
+
+def test_the_digit_classifier_recognises_held_out_digits():
+    clf = sd.digit_classifier()
+    labels = sd.digits_labels()
+    assert len(clf.held_out) == int(sd.HELD_OUT * len(labels)) and len(set(clf.held_out)) == len(clf.held_out)
+    predicted = clf.probabilities(sd.digits_pixels()[clf.held_out]).argmax(1)
+    assert clf.test_accuracy == pytest.approx(float((predicted == labels[clf.held_out]).mean()))
+    assert clf.test_accuracy > 0.9
+    assert sd.digit_classifier() is clf  # trained once per process
+
+
+def test_frechet_distance_against_the_diagonal_closed_form():
+    """For diagonal covariances the Fréchet distance is |mu1 - mu2|^2 + sum (sqrt a - sqrt b)^2."""
+    g = np.random.default_rng(4)
+    mu1, mu2, a, b = g.normal(size=5), g.normal(size=5), g.uniform(0.1, 2, 5), g.uniform(0.1, 2, 5)
+    expected = ((mu1 - mu2) ** 2).sum() + ((np.sqrt(a) - np.sqrt(b)) ** 2).sum()
+    assert sd.frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected, rel=1e-10)
+    Q = np.linalg.qr(g.normal(size=(5, 5)))[0]  # a common rotation changes nothing
+    rotated = sd.frechet_distance(Q @ mu1, Q @ np.diag(a) @ Q.T, Q @ mu2, Q @ np.diag(b) @ Q.T)
+    assert rotated == pytest.approx(expected, rel=1e-8)
+
+
+def test_fid_of_real_digits_is_near_zero_and_of_noise_far_above():
+    real = sd.digits_pixels()
+    clf = sd.digit_classifier()
+    assert sd.classifier_scores(real[None])["fid"][0] == pytest.approx(0.0, abs=1e-5)  # the reference itself
+    floor = sd.classifier_reference(500)["fid"]  # 500 real digits: only the finite-sample gap
+    g = np.random.default_rng(5)
+    noise = g.uniform(0, 16, (1, 500, sd.D))
+    blurred = np.repeat(real.mean(0, keepdims=True), 500, 0)[None]  # the mean digit: what blur converges to
+    scores = sd.classifier_scores(np.concatenate([noise, blurred]))
+    assert floor < 2 and (scores["fid"] > 10 * floor).all()
+    assert 0.9 < sd.classifier_reference(500)["confidence"] <= 1
+    assert clf.probabilities(real[:5]).sum(1) == pytest.approx(np.ones(5))
+
+
 def test_collapse_warning():
     base = {"istd": 3.0, "mean_distance": 10.0, "cv": 0.3, "quality": 4.5, "spread": 6.0, "loss_base": 0.2}
     assert sd.collapse_warning(dict(base, istd=1.5, quality=6.0, loss_base=0.3), base, 6.0) == ""
@@ -254,9 +292,14 @@ def test_collapse_warning():
 # --- runs -------------------------------------------------------------------------------------
 
 
+# Runs that test plumbing, not sample quality: a narrower net than the lab's, for the test budget.
+TEST_WIDTH = 128
+
+
 def quick(**overrides):
     """Small runs: 60 pre-training steps and 30 fine-tuning steps unless told otherwise."""
-    return sd.Params.preset("quick", **{"device": "cpu", "train_steps": 60, "finetune_steps": 30, **overrides})
+    return sd.Params.preset("quick", **{"device": "cpu", "train_steps": 60, "finetune_steps": 30, "hidden": TEST_WIDTH,
+                                        **overrides})
 
 
 def test_frame_schema_and_metrics():
@@ -265,8 +308,16 @@ def test_frame_schema_and_metrics():
     assert last.step == last.total_steps and last.metrics is not None
     assert all(f.metrics is None for f in frames[:-1])
     assert [f.step for f in frames] == sorted(f.step for f in frames)
-    for name in ("istd", "mean_distance", "cv", "quality", "inversion_mse", "reg_weight", "collapsed"):
-        assert name in last.metrics
+    m = last.metrics
+    for name in ("istd", "mean_distance", "cv", "quality", "inversion_mse", "reg_weight", "collapsed", "path_length",
+                 "fid", "fid_ratio", "fid_reference", "sample_confidence", "confident_fraction"):
+        assert name in m
+    for name in ("path_length", "fid", "sample_confidence", "confident_fraction", "istd", "cv"):
+        assert f"{name}_baseline" in m
+    # the path length is the sum of the F - 1 adjacent distances, averaged over pairs
+    assert m["path_length"] == pytest.approx((sd.N_FRAMES - 1) * m["mean_distance"], rel=1e-5)
+    assert 0 < m["sample_confidence"] <= 1 and m["fid"] > m["fid_reference"] > 0
+    assert m["fid"] == pytest.approx(float(last.trade_fid[1]))
     S, F = sd.N_SHOW, sd.N_FRAMES
     assert last.filmstrip.shape == (2, S, F, 8, 8) and last.distances.shape == (2, S, F - 1)
     assert last.filmstrip.min() >= 0 and last.filmstrip.max() <= 16

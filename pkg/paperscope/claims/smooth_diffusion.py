@@ -1,10 +1,13 @@
 """Claims of the Smooth Diffusion lab (spec C1, C2; the lab's C3 and the paper's DDIM-inversion
 claim C4), λ = 0.3 against the λ = 0 baseline trained alongside it, one run per (mode, seed).
 
-From scratch at the lab's default sizes (128 wide, 2000 steps; C1 and C2 at the spec's toy in
-``paperscope verify``'s paper size), and the paper's setting in miniature: LoRA fine-tuning of a
-pre-trained λ = 0 model (1000 + 300 steps). C3 and C4 are claimed at the lab's sizes only: the
-lab measured C3 failing at the spec's toy, and C4 from scratch did not hold there either.
+From scratch and in the paper's setting in miniature (LoRA fine-tuning of a pre-trained λ = 0
+model). Fine-tuned (1000 + 300 steps), pytest and ``paperscope verify`` measure the same runs at
+the lab's default width, where the λ = 0 baseline samples digits. From scratch, verify runs the
+spec's toy at that width (batch 256, Adam 1e-3, 1500 steps) and pytest a narrower net
+(``QUICK_WIDTH``) that fits its time budget; C4-scratch is claimed at that narrower size only.
+C3 ("no quality loss", the paper's FID 12.70 -> 12.10) is measured with the lab's FID-like score
+in a digit classifier's features, not with the nearest-digit RMS proxy, which rewards blur.
 """
 
 import concurrent.futures as cf
@@ -32,14 +35,24 @@ def final_metrics_at(seeds: tuple, **size) -> list[dict]:
 
 
 RUNS = Measurement(final_metrics_at, batched=True)
-# The lab's claim sizes (its tests'); from scratch these are the lab's defaults.
-SCRATCH_AT_LAB_SIZE = {"measure": RUNS, "quick": {"mode": "scratch", "reg_weight": 0.3}}
-# The spec's C1 and C2 at its faithful toy (256 wide, batch 256, Adam 1e-3, 1500 steps) in verify.
-SCRATCH = {**SCRATCH_AT_LAB_SIZE, "paper": {"mode": "scratch", "reg_weight": 0.3, "hidden": 256, "batch_size": 256,
-                                            "lr": 1e-3, "train_steps": 1500}}
-FINETUNE = {"measure": RUNS, "quick": {"mode": "finetune", "reg_weight": 0.3, "train_steps": 1000,
-                                       "finetune_steps": 300}}
+# pytest's width from scratch: about a third of the default width's multiply-adds per step, so the claims
+# fit the test budget (its λ = 0 samples are noisier digits; verify measures at the default width).
+QUICK_WIDTH = 128
+LAB_WIDTH = sd.Params.param.hidden.default  # named in the paper sizes, so the record says it
+# From scratch: the lab's step count in pytest; the spec's faithful toy (its width is the lab's
+# default) in verify.
+SCRATCH_AT_LAB_SIZE = {"measure": RUNS, "quick": {"mode": "scratch", "reg_weight": 0.3, "hidden": QUICK_WIDTH}}
+SCRATCH = {**SCRATCH_AT_LAB_SIZE, "paper": {"mode": "scratch", "reg_weight": 0.3, "hidden": LAB_WIDTH,
+                                            "batch_size": 256, "lr": 1e-3, "train_steps": 1500}}
+FINETUNE_STEPS = {"mode": "finetune", "reg_weight": 0.3, "train_steps": 1000, "finetune_steps": 300}
+# Fine-tuned, at the default width in pytest too: the narrower net's fine-tunes smoothed more, but
+# its λ = 0 samples were speckle, so its ISTD measured interpolations between speckle.
+FINETUNE = {"measure": RUNS, "quick": {**FINETUNE_STEPS, "hidden": LAB_WIDTH}}
 MODES = {"scratch": SCRATCH, "finetune": FINETUNE}
+
+
+C1_KNOWN_FAIL = {"finetune": ("LoRA-fine-tuned from a baseline that samples digits, λ = 0.3 lowers ISTD by "
+                             "far less than 30 % within these fine-tuning steps")}
 
 
 def ratio(name: str):
@@ -50,13 +63,15 @@ def ratio(name: str):
 CLAIMS = [
     *(claim for mode, runs in MODES.items() for claim in (
         Claim(f"C1-{mode}", f"SVR lowers ISTD, {mode}: ISTD(λ = 0.3) / ISTD(λ = 0)",
-              value=ratio("istd"), threshold=0.7, direction="<=", **runs),
+              value=ratio("istd"), threshold=0.7, direction="<=", **runs, known_fail=C1_KNOWN_FAIL.get(mode)),
         Claim(f"C1-{mode}-healthy", f"the λ = 0.3 model is not flagged collapsed, {mode} (1 = it is)",
               value=lambda m: float(m["collapsed"]), threshold=0.0, direction="<=", **runs),
         Claim(f"C2-{mode}", f"SVR lowers the CV of d_j, {mode}: CV(λ = 0.3) / CV(λ = 0)",
               value=ratio("cv"), threshold=1.0, direction="<", **runs))),
-    Claim("C3-finetune", "no quality cost, finetune, this size: proxy(λ = 0.3) / proxy(0)",
-          value=ratio("quality"), threshold=1.0, direction="<=", **FINETUNE),
+    Claim("C3-finetune", "no quality cost, finetune: FID-like score(λ = 0.3) / FID-like score(λ = 0)",
+          value=ratio("fid"), threshold=1.0, direction="<=", **FINETUNE,
+          known_fail=("fine-tuned at λ = 0.3, the samples sit farther from the real digits in the "
+                      "classifier's features than the baseline's: at toy scale SVR costs sample quality")),
     Claim("C4-scratch", "DDIM-inversion MSE falls, scratch: MSE(λ = 0.3) / MSE(λ = 0)",
           value=ratio("inversion_mse"), threshold=1.0, direction="<", **SCRATCH_AT_LAB_SIZE),
     Claim("C4-finetune", "DDIM-inversion MSE falls, finetune: MSE(λ = 0.3) / MSE(λ = 0)",

@@ -6,7 +6,7 @@ import holoviews as hv
 import numpy as np
 
 from .figure import default_figure
-from .specs import Curves, ImageGrid, LivePlot
+from .specs import Curves, ImageGrid, LivePlot, Table
 
 ZERO_AT = 1e-3  # where λ = 0 sits on the log λ axis
 SLOTS = ("λ = 0", "chosen λ")
@@ -68,11 +68,13 @@ def tradeoff_istd(frame, numeric=False):
 
 
 def tradeoff_quality(frame, numeric=False):
+    """The FID-like score of each cached model's samples against λ, and what as many real digits
+    score (the floor a finite sample reaches)."""
     x = _lambda_axis(frame)
-    ref = np.full(2, frame.quality_reference)
+    ref = np.full(2, frame.fid_reference)
     span = np.array([min(x.min(initial=ZERO_AT), ZERO_AT), max(x.max(initial=1.0), 1.0)])
-    return Curves(None, [frame.trade_quality, ref], ("samples", "real digits (leave-one-out)"),
-                  "λ (0 drawn at 10⁻³)", "RMS distance to nearest digit", markers=True,
+    return Curves(None, [frame.trade_fid, ref], ("samples", "real digits (as many)"),
+                  "λ (0 drawn at 10⁻³)", "FID-like score (classifier features)", markers=True,
                   xs=[x, span])
 
 
@@ -95,27 +97,64 @@ PLOTS = {
     "ISTD and CV vs λ (cached models)": LivePlot(
         tradeoff_istd, ("trade_istd", "trade_cv"), {"logx": True}),
     "Sample quality vs λ (cached models)": LivePlot(
-        tradeoff_quality, ("trade_quality",), {"logx": True}),
+        tradeoff_quality, ("trade_fid",), {"logx": True}),
     "Distribution of v (λ = 0 vs chosen λ)": LivePlot(v_histogram, ("v_hist",), {"logx": True}),
     "Median v by timestep": LivePlot(v_by_t, ("v_median",)),
 }
 
 
+def _f(x) -> str:
+    return "n/a" if x is None else f"{x:.3g}"
+
+
 def summary(frame) -> str:
-    """The status line: ISTD, CV, quality and inversion error at λ against λ = 0, and any collapse."""
+    """The status line: ISTD with the scale-free CV and the path length it depends on, and the
+    FID-like score, at λ against λ = 0, and any collapse (the table below has the rest)."""
     m = frame.metrics or {}
     if not m:
         return ""
-
-    def f(x):
-        return "n/a" if x is None else f"{x:.3g}"
-    text = (f"{frame.mode_label}, λ = {m['reg_weight']:g}: ISTD {f(m['istd'])} (λ = 0: {f(m['istd_baseline'])}), "
-            f"CV {f(m['cv'])} ({f(m['cv_baseline'])}), quality {f(m['quality'])} ({f(m['quality_baseline'])}; "
-            f"real digits {m['quality_reference']:.3g}), inversion MSE {f(m['inversion_mse'])} "
-            f"({f(m['inversion_mse_baseline'])})")
+    text = (f"{frame.mode_label}, λ = {m['reg_weight']:g}: ISTD {_f(m['istd'])} (λ = 0: {_f(m['istd_baseline'])}), "
+            f"CV {_f(m['cv'])} ({_f(m['cv_baseline'])}), path length {_f(m['path_length'])} "
+            f"({_f(m['path_length_baseline'])}), FID-like {_f(m['fid'])} ({_f(m['fid_baseline'])}; "
+            f"real digits {_f(m['fid_reference'])})")
     if m.get("collapsed"):
         text = f"WARNING, {m['warning']} · " + text
     return text
+
+
+# (metric, label): ISTD is scale-dependent, so its scale-free CV and the path it measures sit beside it
+TABLE_ROWS = (
+    ("istd", "ISTD (lower = evener steps)"),
+    ("cv", "CV of d_j (scale-free)"),
+    ("path_length", "path length Σ_j d_j"),
+    ("fid", "FID-like score (lower = more digit-like)"),
+    ("sample_confidence", "classifier confidence on samples"),
+    ("quality", "RMS to nearest digit (rewards blur)"),
+    ("inversion_mse", "DDIM-inversion MSE"),
+)
+REFERENCES = {"fid": "fid_reference", "sample_confidence": "sample_confidence_reference",
+              "quality": "quality_reference"}
+
+
+def table(frame) -> Table | None:
+    """Under the status line: each measure at λ = 0, at the chosen λ, their ratio and what real
+    digits score where that is defined."""
+    m = frame.metrics
+    if not m:
+        return None
+
+    def num(x):
+        return np.nan if x is None else float(x)
+
+    base = [num(m.get(f"{k}_baseline")) for k, _ in TABLE_ROWS]
+    chosen = [num(m.get(k)) for k, _ in TABLE_ROWS]
+    return Table({
+        "measure": [label for _, label in TABLE_ROWS],
+        SLOTS[0]: base,
+        SLOTS[1]: chosen,  # a fixed header: a new λ updates the table in place
+        "ratio": [c / b if np.isfinite(b) and b != 0 else np.nan for b, c in zip(base, chosen)],
+        "real digits": [num(m.get(REFERENCES[k])) if k in REFERENCES else np.nan for k, _ in TABLE_ROWS],
+    })
 
 
 def figure(frame, previous=()) -> hv.Layout:
