@@ -143,6 +143,9 @@ class ImageGrid:
         rows, cols = matrix.shape
         image = _quiet_image(matrix, (0, 0, cols, rows), self.kdims, self.label)
         colour = {"cmap": self.cmap, **({"clim": self.clim} if self.clim is not None else {})}
-        image = image.opts(backend="bokeh", width=min(760, self.pixel * cols), height=self.pixel * rows + 70,
+        # The frame (the plotting area, without colour bar and toolbar) is sized, so pixels stay
+        # square whatever the colour bar takes; wide grids get smaller pixels.
+        pixel = max(2, min(self.pixel, 700 // cols))
+        image = image.opts(backend="bokeh", frame_width=pixel * cols, frame_height=pixel * rows,
                            xaxis=None, yaxis=None, **colour)
         return image.opts(backend="matplotlib", aspect=cols / rows, xaxis=None, yaxis=None, **colour)
