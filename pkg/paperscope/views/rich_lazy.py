@@ -9,7 +9,7 @@ import numpy as np
 
 from .figure import default_figure
 from .specs import Curves, Heatmap, LivePlot
-from .style import FAINT, common
+from .style import FAINT
 
 
 def _labels(frame, numeric: bool = False) -> list[str]:
@@ -142,10 +142,14 @@ def laziness_vs_scale(sweep: dict, measure: str) -> Curves:
                   markers=True, errors=list(sd.T), dodge=0.02)
 
 
+SCALE_PLOTS = {
+    title: LivePlot(partial(lambda sweep, metric: laziness_vs_scale(sweep, metric), metric=metric), ())
+    for metric, title in (("relative_weight_change", "Relative weight change vs g"),
+                          ("kernel_alignment", "Kernel alignment vs g"))
+}
+
+
 def scale_figure(sweep: dict) -> hv.Layout:
     """The paper's classic control next to the rank effect: weight change and kernel alignment
-    against g at each rank, mean ± sd over seeds."""
-    panels = [common(laziness_vs_scale(sweep, m).element(), title=title)
-              for m, title in (("relative_weight_change", "Relative weight change vs g"),
-                               ("kernel_alignment", "Kernel alignment vs g"))]
-    return hv.Layout(panels).cols(2)
+    against g at each rank, mean ± sd over seeds (the sweep stands in for a frame)."""
+    return default_figure(SCALE_PLOTS, sweep, cols=2, fig_inches=(10, 4))
