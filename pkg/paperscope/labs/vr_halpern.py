@@ -920,7 +920,8 @@ def _metrics(params: Params, budget: int, final_res, final_calls, slopes, to_eps
             "oracle_calls": float(final_calls[m].mean()),
             "slope": float(slopes[m]),
             "residual_by_seed": [float(v) for v in final_res[m]],
-            "calls_to_epsilon": float(geometric_mean(to_eps[m])) if reached else float("nan"),
+            # None (JSON null) where a seed did not reach ε within the budget.
+            "calls_to_epsilon": float(geometric_mean(to_eps[m])) if reached else None,
         }
     sel = by_method[params.method]
     return {"method": params.method, "residual": sel["residual"], "oracle_calls": sel["oracle_calls"],
