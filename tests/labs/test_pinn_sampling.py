@@ -25,10 +25,12 @@ def test_finished_runs_are_compared(app):
     assert app.runner.wait(timeout=120)
     app.params.sampler = "rad"
     assert app.runner.wait(timeout=120) and app.state == DONE
-    assert [label for label, _ in app.previous] == ["uniform", "rad k=1 c=1 add"]
+    # rad with the default set_update="add" is Wu et al.'s RAR-D, and is named so
+    assert [label for label, _ in app.previous] == ["uniform (fixed)", "RAR-D k=1 c=1"]
     error_plot = app._live["Relative L2 error per stage"]
     labels = error_plot.signature[1]
-    assert labels == ("rad (this run)", "uniform")  # the current run and the earlier one
+    # the current run, its equal-size uniform control, the earlier run
+    assert labels == ("RAR-D (this run)", "uniform (grown): control, same points", "uniform (fixed)")
 
 
 def test_a_capped_size_is_announced(app):

@@ -19,7 +19,8 @@ F64 = torch.float64
 
 
 def frames_of(**overrides):
-    return list(ps.run(ps.Params.preset("quick", **{"device": "cpu", **overrides})))
+    # No equal-size control unless a test asks for it: it doubles the training time.
+    return list(ps.run(ps.Params.preset("quick", **{"device": "cpu", "control": False, **overrides})))
 
 
 # --- the Laplacian and the test problems ----------------------------------------------------
@@ -313,7 +314,7 @@ HISTORY = ["stage_index", "rel_l2", "cv_r2", "w1_uniform", "n_train"]
                                                          ("exponential", "rad", "replace")])
 def test_frame_schema(problem, sampler, set_update):
     overrides = dict(problem=problem, sampler=sampler, set_update=set_update, dim=3,
-                     stages=3, steps_per_stage=40)
+                     stages=3, steps_per_stage=40, control=True)
     frames = frames_of(**overrides)
     params = ps.Params.preset("quick", **overrides)
     first, last = frames[0], frames[-1]
@@ -348,7 +349,13 @@ def test_frame_schema(problem, sampler, set_update):
         pt = torch.tensor([[first.grid[col + 3], first.grid[row]]], dtype=F64)
         assert first.u_exact[row, col + 3] == pytest.approx(float(u(pt)))
     m = last.metrics
-    assert set(m) == {"rel_l2", "cv_r2", "w1_uniform", "final_loss", "n_train", "history"}
+    # Adaptive samplers train the equal-size uniform control alongside (control=True here).
+    assert set(m) == {"rel_l2", "cv_r2", "w1_uniform", "final_loss", "n_train", "history",
+                      "control_rel_l2", "control_cv_r2"}
+    assert last.sampler_label == ("AAS (add)" if sampler == "aas" else "RAD")
+    assert last.control_label == ("uniform (grown)" if set_update == "add" else "uniform (fixed)")
+    assert last.control_rel_l2.shape == last.control_cv_r2.shape == (3,)
+    assert m["control_rel_l2"] == last.control_rel_l2[-1]
     assert all(type(m[k]) is float and np.isfinite(m[k]) for k in ("rel_l2", "cv_r2", "w1_uniform", "final_loss"))
     assert type(m["n_train"]) is int and m["rel_l2"] == last.rel_l2[-1]
     assert [h["stage"] for h in m["history"]] == [0, 1, 2]
@@ -356,6 +363,45 @@ def test_frame_schema(problem, sampler, set_update):
     # Frames are snapshots: a later frame's history extends an earlier one's.
     mid = frames[len(frames) // 2]
     assert np.array_equal(last.loss[: len(mid.loss)], mid.loss)
+
+
+def test_sampler_labels_name_rad_and_rar_d_by_set_update():
+    # Wu et al. 2023: RAD redraws the whole set from the residual density, RAR-D adds to it.
+    assert ps.sampler_label("rad", "replace") == "RAD" and ps.sampler_label("rad", "add") == "RAR-D"
+    assert ps.sampler_label("uniform", "add") == ps.sampler_label("uniform", "replace") == "uniform (fixed)"
+    assert ps.sampler_label("uniform-redraw", "add") == "uniform (grown)"
+    assert ps.sampler_label("rar-g", "replace") == "RAR-G"
+    assert ps.control_label("rar-g", "replace") == "uniform (grown)"  # RAR-G always adds
+    assert ps.control_label("uniform-redraw", "add") == ""  # uniform runs get no control
+
+
+@pytest.mark.parametrize("set_update, equivalent", [("add", "uniform-redraw"), ("replace", "uniform")])
+def test_the_control_is_the_uniform_run_of_equal_size(set_update, equivalent):
+    # The control of a set grown by N/2 per stage is the run uniform-redraw + add (same start,
+    # same stream of uniform points); of a replaced set, the fixed uniform set of N points.
+    quick = dict(stages=3, steps_per_stage=25, seed=2, control=True)
+    rad = frames_of(sampler="rad", set_update=set_update, **quick)[-1]
+    uniform = frames_of(sampler=equivalent, set_update=set_update, **quick)[-1]
+    assert list(uniform.n_train) == list(rad.n_train)
+    np.testing.assert_allclose(rad.control_rel_l2, uniform.rel_l2, rtol=1e-6)
+    np.testing.assert_allclose(rad.control_cv_r2, uniform.cv_r2, rtol=1e-6)
+    assert not np.allclose(rad.rel_l2, uniform.rel_l2)  # the sampler's own run differs
+    assert frames_of(sampler="rad", set_update=set_update, **{**quick, "control": False})[-1].metrics == {
+        k: v for k, v in rad.metrics.items() if not k.startswith("control")}
+    assert uniform.control_label == "" and uniform.control_rel_l2.shape == (0,)
+
+
+def test_claims_compare_runs_of_equal_set_sizes():
+    from paperscope.claims import pinn_sampling as claims
+    runs = {name: {"rel_l2": 0.2, "cv_r2": 2.0, "history": [{"n_train": 1000}, {"n_train": 1500}]}
+            for name in ("rar-d", "uniform-grown")}
+    assert claims.ratio("rar-d", "uniform-grown", "rel_l2")(runs) == 1.0
+    runs["uniform-grown"]["history"][1]["n_train"] = 1000  # a fixed set against a growing one
+    with pytest.raises(ValueError, match="different set sizes"):
+        claims.ratio("rar-d", "uniform-grown", "rel_l2")(runs)
+    # Every pair a claim compares trains on equal set sizes by construction.
+    sizes = {name: (s.get("set_update") == "add") for name, s in claims.SAMPLERS.items()}
+    assert sizes == {"uniform": False, "uniform-grown": True, "rar-d": True, "rad": False, "aas": True}
 
 
 def test_quick_preset_density_is_uniform_for_uniform_and_shaped_for_aas():

@@ -4,9 +4,16 @@ Tang, Zhai, Wan, Yang; ICLR 2024; arXiv:2305.18702.
 
 Claim: an adversarial, H¹-smoothed sampling density flattens the PINN residual; adaptive sampling beats uniform.
 
-(Tested here at κ = 200, N = 1000 and an equal step budget over three seeds: CV(r²) of AAS
-≤ 0.5 × that of a fixed uniform set; RAD's relative L2 error ≤ 0.5 × the fixed set's; AAS's
-below the fixed set's, the last only at the full 6 × 500-step budget.)
+(Tested here at κ = 200 over three seeds, every compared pair of runs with the same number of
+collocation points at every stage and the same Adam steps: ``paperscope.claims.pinn_sampling``.)
+
+Names (Wu et al. 2023, "A comprehensive study of non-adaptive and residual-based adaptive
+sampling for PINNs"): ``sampler="rad"`` with ``set_update="replace"`` is their **RAD** (all N
+points redrawn ∝ the residual each stage); with ``set_update="add"`` it is their **RAR-D**
+(new points drawn from the same density join the set). :func:`sampler_label` gives the name of
+a (sampler, set_update) pair; the views and claims use it. A growing set must be compared with
+a uniform set grown alike (``uniform-redraw`` with ``add``, or the ``control`` run), not with
+the fixed N-point set: the extra points alone lower the error.
 
 Key equations (PDE ``-Δu = s`` on ``Ω = [-1, 1]^d``, residual ``r(x; θ) = -Δu_θ(x) - s(x)``):
 
@@ -19,8 +26,12 @@ Key equations (PDE ``-Δu = s`` on ``Ω = [-1, 1]^d``, residual ``r(x; θ) = -Δ
   third-party implementation (github.com/guns-trigger123/var_ot_pinn, ``aas_pinn.py``) maximises
   ``mean(p r² − β |∇ₓp|²)`` over fresh uniform points with the flow's exact density and
   autograd ∇ₓp (β = 5, raw r²), and trains the PINN on a plain (unweighted) mean of r² over the
-  flow's samples, as here. Our normalisation of r² to mean 1 only rescales β. The paper's β
-  values, Algorithm 1 and Sec. 5 settings were not found;
+  flow's samples, as here. The paper's β values, Algorithm 1 and Sec. 5 settings were not found;
+* units of β: the lab's ``beta`` multiplies ``h² Σ_{c~c'} (ρ_c − ρ_c')² ≈ h² ∫|∇p|² dx``
+  (h = 2/32 the cell width) against ``∫ R̃ p`` with ``R̃ = r²/mean_Ω(r²)``, so in the
+  objective above (with r² of mean 1) it is ``β_eq = h² · beta = beta / 256``; with the raw r²
+  of the paper's objective, ``β_eq = beta · mean_Ω(r²) / 256`` (it follows the residual's size:
+  the lab's ``beta`` is the scale-free one). The flow adversary is written to mean the same;
 * Kantorovich bound, with ``μ_r = r² / ‖r‖²`` and the uniform density ``U``:
   ``∫ r² p ≤ ‖r‖² (1/|Ω| + Lip(p) · W₁(μ_r, U))``: pushing the residual towards a flat profile
   (``μ_r → U``) is what a Lipschitz-limited adversary rewards;
@@ -61,9 +72,14 @@ What this module implements (all of it on a CPU in seconds):
   the residual's cell means and importance-weighted (the peak covers < 1 % of the square),
   warm-started, with the same 5 % floor. More layers, or uniform points only, let it pile
   mass into sub-cell spikes or onto noise (``FlowAdversary``'s docstring has the numbers).
-* Baselines: uniform (fixed), uniform redrawn, RAR-G (add the top-m |r| points of a pool,
-  m = N/100), RAD (k, c); ``set_update`` = replace (N new points) or add (N/2 new points per
-  stage, DAS-style growing set). Every sampler starts from the same seeded uniform set.
+* Baselines: uniform (fixed), uniform redrawn or grown, RAR-G (add the top-m |r| points of a
+  pool, m = N/100), RAD / RAR-D (k, c); ``set_update`` = replace (N new points) or add (N/2 new
+  points per stage, DAS-style growing set). Every sampler starts from the same seeded uniform set.
+* The equal-size control (``control=True``, adaptive samplers): a second PINN with the same
+  initial weights and points, trained alike on uniform points, its set grown by as many points
+  as the sampler's at each stage (a fixed uniform set when the sampler replaces its points). Its
+  per-stage errors are drawn beside the sampler's; its final ones are ``control_rel_l2`` and
+  ``control_cv_r2`` in the metrics.
 * Metrics: relative L2 error on a 256² grid (d > 2: 20 000 fixed seeded uniform points);
   CV(r²) = std/mean of r² on the 128² display grid (d > 2: on those points); sliced W₁ between
   μ_r and uniform on the same points, computed exactly for the weighted empirical measures
@@ -98,8 +114,8 @@ PAPER = Paper(
     authors="Tang, Zhai, Wan, Yang",
     venue="ICLR 2024",
     arxiv="2305.18702",
-    claim=("An adversarial, H¹-smoothed sampling density flattens the PINN residual; adaptive "
-           "sampling (RAD) beats a fixed uniform set."),
+    claim=("An adversarial, H¹-smoothed sampling density flattens the PINN residual; residual-based "
+           "sampling (RAD, RAR-D, AAS) beats uniform sampling at an equal number of points."),
     equations=(
         r"r(x; \theta) = -\Delta u_\theta(x) - s(x)",
         (r"\min_\theta \max_{p \ge 0,\ \int p = 1} \int_\Omega r^2(x; \theta)\, p(x)\, dx - \beta"
@@ -160,9 +176,10 @@ class Params(LabParams):
     sampler = param.Selector(
         default="aas", objects=["uniform", "uniform-redraw", "rar-g", "rad", "aas"],
         doc=("How collocation points are chosen after each stage. uniform: one fixed uniform set. "
-             "uniform-redraw: fresh uniform points. rar-g: add the top-m |r| points of a dense "
-             "pool (m = N/100). rad: sample the pool ∝ |r|^k/mean|r|^k + c. aas: the adversarial "
-             "histogram density (max ∫ r² p − β|p|²_H¹)"),
+             "uniform-redraw: fresh uniform points (redrawn, or a uniform set grown with add). "
+             "rar-g: add the top-m |r| points of a dense pool (m = N/100). rad: sample the pool "
+             "∝ |r|^k/mean|r|^k + c: Wu et al.'s RAD with set_update=replace, their RAR-D with "
+             "add. aas: the adversarial density (max ∫ r² p − β|p|²_H¹)"),
     )
     adversary = param.Selector(
         default="auto", objects=["auto", "histogram", "flow"],
@@ -174,20 +191,34 @@ class Params(LabParams):
     set_update = param.Selector(
         default="add", objects=["replace", "add"],
         doc=("replace: the N points are redrawn each stage. add: N/2 new points join the set each "
-             "stage (DAS-style growing set). Used by uniform-redraw, rad and aas; uniform (fixed) "
-             "and rar-g (always adds its top-m points) ignore it"),
+             "stage (DAS-style growing set; rad with add is RAR-D). Used by uniform-redraw, rad "
+             "and aas; uniform (fixed) and rar-g (always adds its top-m points) ignore it"),
+    )
+    control = param.Boolean(
+        True,
+        doc=("Also train the equal-size uniform control (adaptive samplers only): the same PINN "
+             "from the same start on uniform points, its set grown by as many points as the "
+             "sampler's at each stage (fixed when the sampler replaces its points), so the two "
+             "are compared at equal points and equal Adam steps. Doubles the training time"),
     )
     beta = param.Number(
         3.0, bounds=(0, 1e4), softbounds=(1e-3, 30),
-        doc=("β, the H¹ penalty of the AAS adversary (residual normalised to mean 1, so β is "
-             "scale-free). Small β: the density collapses on the peak; large β: uniform"),
+        doc=("β, the H¹ penalty of the AAS adversary, scale-free: the residual is normalised to "
+             "mean 1 and β multiplies h² × the finite-difference H¹ seminorm of the cell density "
+             "(h = 2/32), so the paper's β in max ∫ r² p − β ∫|∇p|² (r² of mean 1) is β h² = "
+             "β/256, and β · mean(r²)/256 for the raw residual. Small β: the density collapses "
+             "on the peak; large β: uniform"),
     )
     n_points = param.Integer(
         1000, bounds=(16, 20000), softbounds=(250, 4000),
         doc="N, interior collocation points per stage (the training set is capped at 6000 on CPU)",
     )
-    stages = param.Integer(6, bounds=(1, 50), softbounds=(2, 12),
-                           doc="Sampling stages (the first trains on the initial uniform set)")
+    stages = param.Integer(
+        6, bounds=(1, 50), softbounds=(2, 12),
+        doc=("Sampling stages (the first trains on the initial uniform set). The spec's 6 × 500 "
+             "steps do not resolve the κ = 200 peak; the claims run 11 stages, where the best "
+             "sampler does"),
+    )
     steps_per_stage = param.Integer(500, bounds=(1, 20000), softbounds=(100, 1000),
                                     doc="Full-batch Adam steps per stage")
     lr = param.Number(
@@ -225,11 +256,14 @@ class PinnFrame(Frame):
     indexed ``[i_y, i_x]`` (row = x2). ``residual2`` and ``density`` are normalised to mean 1 on
     that grid; ``density`` is the one the current stage's new points were drawn from (constant
     for uniform). The per-stage history has one entry per completed stage, measured at its end.
-    ``metrics`` (last frame) holds rel_l2, cv_r2, w1_uniform, final_loss, n_train and history.
+    ``metrics`` (last frame) holds rel_l2, cv_r2, w1_uniform, final_loss, n_train and history
+    (and control_rel_l2, control_cv_r2 when the equal-size control ran). ``control_*`` are the
+    control's per-stage histories (empty without one), ``control_label`` its name ("" without).
     """
 
     problem_label: str
     sampler: str
+    sampler_label: str
     notice: str
     stage: int
     total_stages: int
@@ -246,6 +280,9 @@ class PinnFrame(Frame):
     n_train: np.ndarray  # (S,)
     loss_steps: np.ndarray  # (L,)
     loss: np.ndarray  # (L,)
+    control_label: str
+    control_rel_l2: np.ndarray  # (S,), or (0,) without a control
+    control_cv_r2: np.ndarray  # (S,), or (0,) without a control
 
 
 # --------------------------------------------------------------------------------------------
@@ -290,6 +327,32 @@ def exact_solution(problem: str, kappa: float, dim: int = 2):
 def residual_scale(problem: str, kappa: float, dim: int) -> float:
     """S, the size of the source term: residuals are divided by it so the loss is O(1)."""
     return 2 * EXP_KAPPA * dim if problem == "exponential" else 4 * float(kappa)
+
+
+ADAPTIVE = ("rar-g", "rad", "aas")  # the samplers that get an equal-size uniform control
+
+
+def sampler_label(sampler: str, set_update: str = "add") -> str:
+    """The name of a (sampler, set_update) pair: Wu et al. (2023) call ``rad`` + ``replace`` RAD
+    and ``rad`` + ``add`` RAR-D; uniform and rar-g ignore ``set_update``."""
+    add = set_update == "add"
+    if sampler == "uniform":
+        return "uniform (fixed)"
+    if sampler == "uniform-redraw":
+        return "uniform (grown)" if add else "uniform (redrawn)"
+    if sampler == "rar-g":
+        return "RAR-G"
+    if sampler == "rad":
+        return "RAR-D" if add else "RAD"
+    return "AAS (add)" if add else "AAS (replace)"
+
+
+def control_label(sampler: str, set_update: str = "add") -> str:
+    """The name of the equal-size uniform control of an adaptive sampler ("" for the others)."""
+    if sampler not in ADAPTIVE:
+        return ""
+    grows = sampler == "rar-g" or set_update == "add"
+    return "uniform (grown)" if grows else "uniform (fixed)"
 
 
 def problem_label(problem: str, kappa: float, dim: int) -> str:
@@ -839,6 +902,22 @@ def _hint(params: Params) -> str:
     return f"the optimiser diverged; lower lr (lr={params.lr:g})"
 
 
+def _grow_uniform(trainer: Trainer, n_total: int, gen: torch.Generator) -> None:
+    """Add uniform points to ``trainer``'s set until it holds ``n_total`` (none if it does)."""
+    X = trainer.X
+    missing = n_total - X.shape[0]
+    if missing > 0:
+        new = torch.rand(missing, X.shape[1], generator=gen, dtype=X.dtype, device=X.device) * 2 - 1
+        trainer.set_points(torch.cat([X, new]), trainer.Xb)
+
+
+def _errors(trainer: Trainer, err_pts, u_err, cv_pts) -> tuple[float, float]:
+    """Relative L2 error on ``err_pts`` and CV(r²) on ``cv_pts`` of one trainer's PINN."""
+    with torch.no_grad():
+        err = float((trainer.predict(err_pts) - u_err).norm() / u_err.norm())
+    return err, cv(to_host(trainer.residual2(cv_pts)))
+
+
 def run(params: Params) -> Iterator[PinnFrame]:
     """Train the PINN stage by stage, resampling between stages; yield complete frames."""
     trainer = make_trainer(params)
@@ -882,10 +961,16 @@ def run(params: Params) -> Iterator[PinnFrame]:
 
     sampler = make_sampler(params)
     sgen = torch_generator(params.seed, device, STREAM_SAMPLER)
+    # The equal-size uniform control: same init and first points (make_trainer is seeded); its
+    # new points come from the sampler's stream in a generator of its own, so the control of a
+    # set grown by N/2 per stage is exactly the run sampler="uniform-redraw", set_update="add".
+    control = make_trainer(params) if params.control and params.sampler in ADAPTIVE else None
+    cgen = torch_generator(params.seed, device, STREAM_SAMPLER)
     show_rng = numpy_generator(params.seed, STREAM_SHOW)
     label = problem_label(params.problem, params.kappa, d)
     every = max(1, -(-total // N_LOSS_LOG))
     hist = {k: [] for k in ("stage", "rel_l2", "cv_r2", "w1", "n_train")}
+    control_hist = {"rel_l2": [], "cv_r2": []}
     log_steps, log_loss = [], []
     state = {"density": np.ones((G_MAP, G_MAP)), "points": None, "stage": 0}
 
@@ -904,7 +989,10 @@ def run(params: Params) -> Iterator[PinnFrame]:
     def frame(u_pred, r2_map, metrics=None):
         return PinnFrame(
             step=trainer.step, total_steps=total, metrics=metrics, problem_label=label,
-            sampler=params.sampler, notice=notice, stage=state["stage"],
+            sampler=params.sampler, sampler_label=sampler_label(params.sampler, params.set_update),
+            control_label=control_label(params.sampler, params.set_update) if control else "",
+            control_rel_l2=np.array(control_hist["rel_l2"]), control_cv_r2=np.array(control_hist["cv_r2"]),
+            notice=notice, stage=state["stage"],
             total_stages=params.stages, grid=axis, u_exact=u_plane, u_pred=u_pred,
             residual2=r2_map, density=state["density"], points=state["points"],
             stage_index=np.array(hist["stage"], dtype=int), rel_l2=np.array(hist["rel_l2"]),
@@ -940,6 +1028,8 @@ def run(params: Params) -> Iterator[PinnFrame]:
                     X = torch.cat([trainer.X, new[: max(0, cap - trainer.X.shape[0])]])
                 trainer.set_points(X, trainer.Xb)
                 state["density"] = prop.density.reshape(G_MAP, G_MAP)
+            if control is not None:  # as many points as the sampler's set, uniform ones
+                _grow_uniform(control, trainer.X.shape[0], cgen)
             state["points"] = show_points()
             yield frame(u_pred, r2_map)
             pace.shown()
@@ -949,6 +1039,9 @@ def run(params: Params) -> Iterator[PinnFrame]:
             losses = to_host(trainer.train_steps(n, lr_at))
             state["last_loss"] = float(losses[-1])
             check_finite(losses, step=trainer.step, what=f"the PINN loss (stage {k})", hint=hint)
+            if control is not None:
+                check_finite(to_host(control.train_steps(n, lr_at)), step=control.step,
+                             what=f"the control's loss (stage {k})", hint=hint)
             for i, value in enumerate(losses):
                 if (start + i) % every == 0:
                     log_steps.append(start + i)
@@ -967,6 +1060,10 @@ def run(params: Params) -> Iterator[PinnFrame]:
         hist["cv_r2"].append(cv(r2_cv))
         hist["w1"].append(sliced_w1(cv_np, r2_cv, None, dirs) if r2_cv.sum() > 0 else 0.0)
         hist["n_train"].append(int(trainer.X.shape[0]))
+        if control is not None:
+            err_c, cv_c = _errors(control, err_pts, u_err, cv_pts)
+            control_hist["rel_l2"].append(err_c)
+            control_hist["cv_r2"].append(cv_c)
         if d == 2:  # the CV points are the display grid: reuse its residual for the map
             u_pred = to_host(trainer.predict(plane)).reshape(G_MAP, G_MAP)
             r2_map = (r2_cv / max(r2_cv.mean(), 1e-300)).reshape(G_MAP, G_MAP)
@@ -984,11 +1081,15 @@ def run(params: Params) -> Iterator[PinnFrame]:
                              "w1_uniform": float(w), "n_train": int(n)}
                             for s, e, c, w, n in zip(*hist.values())],
             }
+            if control is not None:
+                metrics["control_rel_l2"] = control_hist["rel_l2"][-1]
+                metrics["control_cv_r2"] = control_hist["cv_r2"][-1]
         yield frame(u_pred, r2_map, metrics)
         pace.shown()
 
 
-__all__ = ["PAPER", "Params", "PinnFrame", "run", "exact_solution", "make_model", "make_trainer",
+__all__ = ["PAPER", "Params", "PinnFrame", "run", "sampler_label", "control_label", "exact_solution",
+           "make_model", "make_trainer",
            "laplacian_forward", "laplacian_autograd", "value_and_laplacian", "Trainer",
            "UniformFixed", "UniformRedraw", "RARG", "RAD", "AAS", "HistogramAdversary", "FlowAdversary",
            "sliced_w1", "cv", "final_metrics"]
