@@ -55,9 +55,15 @@ def figure(slug: str, frame, previous=()):
     are inlined as the live app's are (HoloViews' own notebook output links them from a CDN,
     which fails offline); ``.object`` is the HoloViews layout. ``previous`` holds (label,
     frame) pairs of other runs for labs that compare runs."""
+    return show(get_lab(slug).views().figure(frame, previous))
+
+
+def show(layout):
+    """Any HoloViews layout (e.g. a lab's extra figure) shown as :func:`figure` shows a lab's:
+    through Panel, with its stylesheets inlined, so nothing is fetched from a CDN."""
     import panel as pn
 
-    return pn.pane.HoloViews(get_lab(slug).views().figure(frame, previous), sizing_mode="stretch_width")
+    return pn.pane.HoloViews(layout, sizing_mode="stretch_width")
 
 
 def export(slug: str, lab_params, frame, path: str, previous=()):
