@@ -81,7 +81,7 @@ def cmd_run(args) -> int:
     from .core.runner import run_to_end
 
     lab = get_lab(args.lab)
-    params = lab.Params.preset("quick" if args.quick else "default")
+    params = lab.Params.preset(_preset(args))
     assignments = dict(_parse_assignment(text) for text in args.set)
     if args.seed is not None:
         assignments["seed"] = str(args.seed)
@@ -124,7 +124,7 @@ def cmd_precompute(args) -> int:
     from .core.runner import run_to_end
     from .service import run_cache, sweep
 
-    preset = "quick" if args.quick else "default"
+    preset = _preset(args)
     plan = sweep.plan(args.lab, args.grid, args.set, args.seeds, preset)
     lab = get_lab(plan.slug)
     stored = skipped = failed = 0
@@ -156,13 +156,13 @@ def cmd_sweep(args) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise ParamError(f"--workers {args.workers}: expected at least 1")
-    preset = "quick" if args.quick else "default"
+    preset = _preset(args)
     plan = sweep.plan(args.lab, args.grid, args.set, args.seeds, preset, local=args.scheduler is None)
     out = Path(args.out or Path("sweeps") / plan.slug)
     figure = out / f"figure.{args.format}"
     command = shlex.join(["paperscope", "sweep", plan.slug, *(f"--grid={g}" for g in args.grid),
                           *(f"--set={s}" for s in args.set), f"--seeds={args.seeds}",
-                          *(["--quick"] if args.quick else [])])
+                          *([f"--preset={preset}"] if preset != "default" else [])])
     log = lambda line: print(line, flush=True)
     table, info = sweep.execute(plan, out, scheduler=args.scheduler, workers=args.workers,
                                 retry_errors=args.retry_errors, dashboard=not args.no_dashboard, log=log)
@@ -263,6 +263,20 @@ def cmd_verify(args) -> int:
     return 0 if verify.passed(outcomes) else 1
 
 
+def _preset(args) -> str:
+    """The preset named by ``--preset``, or by ``--quick`` (its older spelling)."""
+    if args.quick and args.preset not in (None, "quick"):
+        raise ParamError(f"--quick and --preset {args.preset} disagree: give one")
+    return "quick" if args.quick else args.preset or "default"
+
+
+def _preset_options(p) -> None:
+    p.add_argument("--preset", choices=("quick", "default", "large"),
+                   help="sizes: quick (seconds, a first look), default, or large (the lab's GPU "
+                        "scale-up, where it declares one)")
+    p.add_argument("--quick", action="store_true", help="the quick sizes (same as --preset quick)")
+
+
 def _grid_options(p, seeds: int) -> None:
     """The lab, grid, fixed values, seeds and size of ``sweep`` and ``precompute``."""
     p.add_argument("lab", metavar="SLUG")
@@ -272,7 +286,7 @@ def _grid_options(p, seeds: int) -> None:
                    help="a parameter held fixed (repeatable)")
     p.add_argument("--seeds", type=int, default=seeds, metavar="N",
                    help=f"seeds 0..N-1 for every configuration (default {seeds})")
-    p.add_argument("--quick", action="store_true", help="the quick sizes (what the app starts with)")
+    _preset_options(p)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -319,7 +333,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run a lab headless; export its figure and metrics")
     p.add_argument("lab", metavar="SLUG")
-    p.add_argument("--quick", action="store_true", help="small sizes (seconds, for a first look)")
+    _preset_options(p)
     p.add_argument("--seed", type=int, help="seed of every random generator")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="set a parameter (repeatable)")
     p.add_argument("--export", metavar="PATH", help="write the figure (.pdf/.svg/.png) and PATH.json")

@@ -42,8 +42,16 @@ def test_presets_and_names():
     assert Toy.preset("quick").width == 4 and Toy.preset().width == 16
     assert Toy.preset("quick", width=8).width == 8
     assert Toy.names()[-2:] == ["seed", "device"] and "name" not in Toy.names()
-    with pytest.raises(ParamError):
-        Toy.preset("huge")
+    with pytest.raises(ParamError, match="'quick', 'default'"):
+        Toy.preset("large")  # Toy declares no large preset
+
+
+def test_a_declared_large_preset_is_offered():
+    class Big(Toy):
+        LARGE = {"width": 64, "device": "cuda"}
+
+    assert list(Big.presets()) == ["quick", "default", "large"] and list(Toy.presets()) == ["quick", "default"]
+    assert Big.preset("large").width == 64 and Big.preset("large", width=32).width == 32
 
 
 def test_apply_strings_checks_all_before_setting():

@@ -63,6 +63,21 @@ def test_presets(app):
     assert app.params.hidden_size == Params.param.hidden_size.default
     app.preset.value = "quick"
     assert app.params.hidden_size == Params.QUICK["hidden_size"]
+    assert app.preset.options == ["quick", "default"]  # rich-lazy declares no large preset
+
+
+def test_a_large_preset_is_offered_and_sets_every_sized_knob(monkeypatch):
+    monkeypatch.setattr(Params, "LARGE", {"hidden_size": 300, "steps": 10000})
+    app = LabApp("rich-lazy", params=Params.preset("quick", steps=30), autostart=False)
+    try:
+        assert app.preset.options == ["quick", "default", "large"]
+        app.preset.value = "large"
+        assert (app.params.hidden_size, app.params.steps) == (300, 10000)
+        app.preset.value = "quick"  # a knob only large sets goes back to its default
+        assert app.params.hidden_size == Params.QUICK["hidden_size"]
+        assert app.params.steps == Params.QUICK.get("steps", Params.param.steps.default)
+    finally:
+        app.close()
 
 
 def test_exports_match_the_cli_files(app):

@@ -21,7 +21,8 @@ FALSE_WORDS = {"0", "false", "no", "off"}
 class LabParams(param.Parameterized):
     """Shared parameters; a lab subclasses this and adds its own, each with bounds and ``doc=``.
 
-    ``QUICK`` holds the small sizes used by tests, notebooks in CI and the app's first paint.
+    ``QUICK`` holds the small sizes used by tests, notebooks in CI and the app's first paint;
+    ``LARGE`` (optional) the spec's GPU scale-up, meant for ``device=cuda``.
     """
 
     # precedence > 0 puts the shared knobs after the lab's own in generated widgets
@@ -32,18 +33,25 @@ class LabParams(param.Parameterized):
     )
 
     QUICK: ClassVar[dict] = {}
+    LARGE: ClassVar[dict] = {}
     # Number parameters whose sliders move on a log scale (their soft range, plus 0 when 0 is
     # allowed): weights like λ or β that matter per decade.
     LOG_SCALE: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
+    def presets(cls) -> dict[str, dict]:
+        """Each preset's values over the defaults: ``quick``, ``default`` and, when the lab
+        declares one, ``large``."""
+        return {"quick": dict(cls.QUICK), "default": {}, **({"large": dict(cls.LARGE)} if cls.LARGE else {})}
+
+    @classmethod
     def preset(cls, name: str = "default", **overrides):
-        """A new instance at the declared defaults (``default``) or the ``quick`` sizes."""
-        if name not in ("default", "quick"):
-            raise ParamError(f"unknown preset {name!r}: choose 'default' or 'quick'")
-        values = dict(cls.QUICK) if name == "quick" else {}
-        values.update(overrides)
-        return cls(**values)
+        """A new instance at the declared defaults (``default``), the ``quick`` sizes or the
+        ``large`` ones."""
+        presets = cls.presets()
+        if name not in presets:
+            raise ParamError(f"unknown preset {name!r}: choose one of {', '.join(map(repr, presets))}")
+        return cls(**{**presets[name], **overrides})
 
     @classmethod
     def names(cls) -> list[str]:

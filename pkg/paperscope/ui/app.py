@@ -86,7 +86,7 @@ class LabApp:
         self.plots = pn.FlexBox(*[pn.pane.Bokeh(hv.render(style.placeholder(title), backend="bokeh"))
                                   for title in self.views.PLOTS], sizing_mode="stretch_width")
         self.widgets, self.controls = panel_controls(self.params)
-        self.preset = pn.widgets.RadioButtonGroup(name="Size", options=["quick", "default"],
+        self.preset = pn.widgets.RadioButtonGroup(name="Size", options=list(self.lab.Params.presets()),
                                                   value=preset, button_type="default")
         self.preset.param.watch(self._apply_preset, "value")
         self.format = pn.widgets.Select(label="Figure format", options=list(FORMATS), value="pdf")
@@ -126,9 +126,10 @@ class LabApp:
 
     def _apply_preset(self, event) -> None:
         cls = type(self.params)
-        values = {name: (cls.QUICK[name] if event.new == "quick" else cls.param[name].default)
-                  for name in cls.QUICK}
-        self.params.param.update(**values)
+        presets = cls.presets()
+        sized = {name for values in presets.values() for name in values}  # what any preset sets
+        chosen = presets[event.new]
+        self.params.param.update(**{name: chosen.get(name, cls.param[name].default) for name in sized})
 
     # -- URL state ----------------------------------------------------------------------------
     def _read_url(self) -> None:
