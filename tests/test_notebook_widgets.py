@@ -1,8 +1,11 @@
 """The ipywidgets-only live view (``nb.app(..., ui="widgets")``), for front ends without Panel's
 extension: it shows the lab's figure and reruns on a control change."""
 
+import torch
+
 from paperscope.core.registry import get_lab
 from paperscope.core.runner import DONE
+from paperscope.ui import notebook as nb
 from paperscope.ui.notebook import WidgetsApp
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -23,3 +26,14 @@ def test_widgets_view_draws_the_figure_and_reruns_on_a_change():
         assert app.frame is not first and bytes(app.image.value).startswith(PNG)
     finally:
         app.close()
+
+
+def test_setup_gives_the_kernel_the_apps_thread_count(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("PAPERSCOPE_THREADS", "1")
+        torch.set_num_threads(2)
+        nb.setup()
+        assert torch.get_num_threads() == 1  # a sweep called in the kernel does not fight the browser
+    finally:
+        torch.set_num_threads(before)

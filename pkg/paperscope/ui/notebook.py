@@ -13,9 +13,15 @@ from .controls import ipywidget_controls
 
 
 def setup() -> None:
-    """Load Panel and HoloViews with their JavaScript inlined, so output shows with no internet."""
+    """Load Panel and HoloViews with their JavaScript inlined, so output shows with no internet,
+    and give the kernel's own computations (a sweep a notebook calls directly) the thread count
+    the app's runs use: one intra-op thread unless ``PAPERSCOPE_THREADS`` says otherwise. With
+    torch's default of one thread per core, a notebook's sweep and JupyterLab, the browser and
+    its own live app fought over two cores (the rich-lazy notebook ran several times slower)."""
+    from ..core.device import apply_thread_policy
     from .app import extension
 
+    apply_thread_policy()
     extension(inline=True)
 
 
