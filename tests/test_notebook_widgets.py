@@ -37,3 +37,11 @@ def test_setup_gives_the_kernel_the_apps_thread_count(monkeypatch):
         assert torch.get_num_threads() == 1  # a sweep called in the kernel does not fight the browser
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_notebook_app_shows_the_kernels_last_run_instead_of_computing_it_again():
+    params = get_lab("rich-lazy").Params.preset("quick", steps=20, device="cpu")
+    frame = nb.run("rich-lazy", params)
+    find = nb._last_run("rich-lazy")
+    assert find(params) is frame and find(type(params)(**{**params.values(), "seed": 1})) is None
+    assert nb._last_run("selu")(params) is None  # another lab's run is never served

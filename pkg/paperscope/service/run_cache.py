@@ -86,12 +86,18 @@ def lookup(slug: str, params) -> Frame | None:
     return frame if isinstance(frame, Frame) else None
 
 
-def reading_cache(slug: str, run: Callable[[object], Iterator[Frame]]) -> Callable[[object], Iterator[Frame]]:
-    """``run`` that first looks in the cache (what the app's runner computes with)."""
-    def cached_run(params) -> Iterator[Frame]:
-        frame = lookup(slug, params)
+def serving(find: Callable[[object], Frame | None],
+            run: Callable[[object], Iterator[Frame]]) -> Callable[[object], Iterator[Frame]]:
+    """``run`` that first asks ``find(params)`` for a finished run's last frame."""
+    def known_or_run(params) -> Iterator[Frame]:
+        frame = find(params)
         if frame is not None:
             yield frame
             return
         yield from run(params)
-    return cached_run
+    return known_or_run
+
+
+def reading_cache(slug: str, run: Callable[[object], Iterator[Frame]]) -> Callable[[object], Iterator[Frame]]:
+    """``run`` that first looks in the cache (what the app's runner computes with)."""
+    return serving(lambda params: lookup(slug, params), run)

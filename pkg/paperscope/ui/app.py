@@ -58,7 +58,8 @@ class LabApp:
     """The live app of one lab for one session (``LabApp('rich-lazy').view()``)."""
 
     def __init__(self, slug: str, params=None, *, preset: str = "quick", max_fps: float = 20.0,
-                 autostart: bool = True, sync_url: bool = True, notebook: bool = False):
+                 autostart: bool = True, sync_url: bool = True, notebook: bool = False, run=None):
+        """``run``: what computes a run (default: the lab's ``run`` behind the run cache)."""
         self.lab = get_lab(slug)
         self.views = self.lab.views()
         self.params = params if params is not None else self.lab.Params.preset(preset)
@@ -98,7 +99,7 @@ class LabApp:
             label="Download provenance (.json)", sizing_mode="stretch_width")
         self.format.param.watch(self._format_changed, "value")
 
-        self.runner = Runner(reading_cache(self.lab.slug, self.lab.run), self._deliver_frame,
+        self.runner = Runner(run or reading_cache(self.lab.slug, self.lab.run), self._deliver_frame,
                              self._deliver_state, max_fps=max_fps, queue_for=shared_queue_for)
         if self._sync_url:
             self._read_url()

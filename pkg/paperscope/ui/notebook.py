@@ -36,6 +36,18 @@ def controls(lab_params) -> widgets.VBox:
     return ipywidget_controls(lab_params)
 
 
+# slug -> (parameter values, last frame) of this kernel's latest nb.run: the live app shows it
+# at once for the same values instead of computing the same run again.
+_LAST_RUN: dict[str, tuple[dict, object]] = {}
+
+
+def _last_run(slug: str):
+    def find(lab_params):
+        values, frame = _LAST_RUN.get(slug, (None, None))
+        return frame if values == lab_params.values() else None
+    return find
+
+
 def run(slug: str, lab_params):
     """Run the lab to the end in this kernel with a progress bar; returns the last frame."""
     lab = get_lab(slug)
@@ -46,7 +58,9 @@ def run(slug: str, lab_params):
         bar.n = frame.step
         bar.refresh()
     try:
-        return run_to_end(lab.run, lab_params, advance)
+        frame = run_to_end(lab.run, lab_params, advance)
+        _LAST_RUN[lab.slug] = (lab_params.values(), frame)
+        return frame
     except Exception as exc:
         # The kernel keeps the last error (sys.last_traceback) and with it the failed run's
         # frames: clear their locals so its tensors go now, not at the next error.
@@ -116,9 +130,12 @@ def app(slug: str, lab_params=None, ui: str = "auto"):
         return WidgetsApp(slug, lab_params).start().view
     from IPython.display import display
 
+    from ..service.run_cache import reading_cache, serving
     from .app import LabApp
 
-    live = LabApp(slug, params=lab_params, autostart=False, notebook=True)
+    lab = get_lab(slug)
+    live = LabApp(slug, params=lab_params, autostart=False, notebook=True,
+                  run=serving(_last_run(lab.slug), reading_cache(lab.slug, lab.run)))
     layout = live.panel()
     if ui == "auto":
         fallback = widgets.Output()
