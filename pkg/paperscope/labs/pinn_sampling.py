@@ -87,6 +87,7 @@ What this module implements (all of it on a CPU in seconds):
 """
 
 import math
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar
@@ -152,6 +153,7 @@ LAMBDA_B = 1.0  # boundary-penalty weight (boundary="penalty")
 SHOW_POINTS = 3000
 N_LOSS_LOG = 400  # logged loss points per run
 MAP_S = 2.0  # heat maps of u and r^2 refreshed at most this often mid-stage (and at stage ends)
+MAP_SHARE = 20  # ... and at most once per this many times a refresh's own cost (a loaded CPU)
 CHUNK = 16_384  # points per no-grad evaluation batch
 
 
@@ -1048,7 +1050,11 @@ def run(params: Params) -> Iterator[PinnFrame]:
                     log_loss.append(float(value))
             if trainer.step < end and pace.due():
                 if map_due.due():  # the maps cost far more than a frame: refreshed less often
+                    began = time.perf_counter()
                     u_pred, r2_map = maps()
+                    # On a loaded CPU a refresh takes longer: space them so that they stay a
+                    # small share of the run (at most 1/MAP_SHARE) rather than every MAP_S.
+                    map_due.seconds = max(MAP_S, MAP_SHARE * (time.perf_counter() - began))
                 yield frame(u_pred, r2_map)
         # Stage end: the metrics on the fixed evaluation sets.
         with torch.no_grad():
