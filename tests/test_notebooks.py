@@ -6,13 +6,27 @@ with ``PAPERSCOPE_ALL_NOTEBOOKS=1`` (one JupyterLab run costs about 30 s more th
 one, which at thirty labs the suite cannot afford)."""
 
 import json
+import os
+import shutil
+from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import ROOT
 from nbclient import NotebookClient
 
+ROOT = Path(__file__).resolve().parents[1]  # (not conftest's: the browser tests import this module)
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# What the JupyterLab test runs (tests/ui/test_notebooks_in_jupyterlab.py): the live app's kinds
+# of plot, streamed curves and maps from torch (rich-lazy), comparisons with earlier runs
+# (thresholdout), a numpy lab of the newer framework (causal-bounds).
+IN_JUPYTERLAB = ("rich_lazy", "thresholdout", "causal_bounds")
+
+
+def _run_in_jupyterlab(stem: str) -> bool:
+    """Whether the browser tests run this notebook in JupyterLab, every cell included (they
+    need Chromium): then it is not run a second time headless."""
+    chromium = os.environ.get("PAPERSCOPE_CHROMIUM", "/usr/bin/chromium")
+    return stem in IN_JUPYTERLAB and bool(shutil.which(chromium) or os.path.exists(chromium))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -29,6 +43,8 @@ def _headless_class(path) -> type:
         @pytest.mark.timeout(600)
         @pytest.mark.parametrize("notebook", [path], ids=[path.stem])
         def test_runs_headless(self, notebook, tmp_path, monkeypatch):
+            if _run_in_jupyterlab(notebook.stem):
+                pytest.skip("the browser tests run this notebook in JupyterLab")
             monkeypatch.setenv("PAPERSCOPE_QUICK", "1")
             monkeypatch.setenv("PAPERSCOPE_DEVICE", "cpu")
             cells = nbformat.read(notebook, as_version=4)

@@ -14,16 +14,14 @@ from pathlib import Path
 import pytest
 from conftest import _free_port, stop_server
 from test_browser import wait_for
+from test_notebooks import IN_JUPYTERLAB
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_JS = (Path(__file__).parent / "notebook.js").read_text()
-# The live app's kinds of plot: streamed curves and maps from torch (rich-lazy), comparisons with
-# earlier runs (thresholdout), a numpy lab of the newer framework (causal-bounds). Every notebook
-# also runs headless in tests/test_notebooks.py; PAPERSCOPE_ALL_NOTEBOOKS=1 runs all of them here.
-COVERING = ("rich_lazy", "thresholdout", "causal_bounds")
+# The others run headless in tests/test_notebooks.py; PAPERSCOPE_ALL_NOTEBOOKS=1 runs all of them here.
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb")
-                   if os.environ.get("PAPERSCOPE_ALL_NOTEBOOKS") or p.stem in COVERING)
+                   if os.environ.get("PAPERSCOPE_ALL_NOTEBOOKS") or p.stem in IN_JUPYTERLAB)
 NOTEBOOK = "window.jupyterapp.shell.currentWidget"
 KERNEL = f"{NOTEBOOK}?.sessionContext?.session?.kernel"
 # Run All has finished: the kernel is idle and every code cell ran, or one raised (which stops it).
