@@ -1,5 +1,6 @@
 """The claim vocabulary: margins, statuses (strict known-fail), shared and batched measurements."""
 
+import dataclasses
 import math
 
 import pytest
@@ -74,6 +75,9 @@ def test_sizes_and_declarations():
     assert c.size(quick=True) == {"scale": 1.0} and c.size(quick=False) == {"scale": 3.0}
     assert claim().size(quick=False) == {"scale": 1.0}  # no paper size: the quick one
     assert cl.seeds_of(c) == (0, 1, 2) and cl.seeds_of(c, 5) == (0, 1, 2, 3, 4)
+    fewer = dataclasses.replace(c, quick_seeds=2)  # an expensive quick measurement
+    assert cl.seeds_of(fewer, quick=True) == (0, 1) and cl.seeds_of(fewer) == (0, 1, 2)
+    assert cl.seeds_of(fewer, 4, quick=True) == (0, 1, 2, 3)  # the command line wins
     declared = cl.claims_of("vr-halpern")
     assert declared and all(isinstance(d, cl.Claim) for d in declared)
     assert len({d.id for d in declared}) == len(declared)  # ids name rows and tests

@@ -79,6 +79,8 @@ class Claim:
     ``quick``: keyword arguments of ``measure`` in pytest (the lab's test sizes); ``paper``: those
     ``paperscope verify`` uses by default (None: the same as ``quick``). ``pooled``: ``value``
     takes the list of all seeds' results and returns one number (a median over seeds, say).
+    ``quick_seeds``: fewer seeds at the quick size (pytest) for a claim whose quick measurement is
+    expensive; ``verify`` at the paper's size still checks all ``seeds``.
     ``known_fail``: why the claim is declared not to reproduce (no numbers: verify measures them);
     it reads KNOWN-FAIL when it fails and UNEXPECTED-PASS when it holds, like a strict xfail.
     """
@@ -92,6 +94,7 @@ class Claim:
     quick: Mapping = field(default_factory=dict)
     paper: Mapping | None = None
     seeds: int = 3
+    quick_seeds: int | None = None
     pooled: bool = False
     known_fail: str | None = None
 
@@ -158,9 +161,10 @@ def failed(lab: str, claim: Claim, seeds: Sequence[int], error: str) -> Outcome:
     return Outcome(lab, claim, tuple(seeds), (), (), ERROR, error)
 
 
-def seeds_of(claim: Claim, seeds: int | None = None) -> tuple[int, ...]:
-    """Seeds 0 .. n-1, n from the command line or the claim's declaration."""
-    return tuple(range(seeds or claim.seeds))
+def seeds_of(claim: Claim, seeds: int | None = None, quick: bool = False) -> tuple[int, ...]:
+    """Seeds 0 .. n-1, n from the command line or the claim's declaration (``quick_seeds`` at
+    the quick size where it declares them)."""
+    return tuple(range(seeds or (quick and claim.quick_seeds) or claim.seeds))
 
 
 def size_key(measurement: Measurement, size: Mapping) -> tuple[str, str]:
@@ -201,5 +205,5 @@ class MeasurementCache:
 
     def check(self, lab: str, claim: Claim, quick: bool = True, seeds: int | None = None) -> Outcome:
         """Measure (or reuse) and evaluate one claim."""
-        chosen = seeds_of(claim, seeds)
+        chosen = seeds_of(claim, seeds, quick)
         return evaluate(lab, claim, chosen, self.results(claim.measure, claim.size(quick), chosen))

@@ -49,7 +49,7 @@ def plan(slugs: list[str], quick: bool = False, seeds: int | None = None) -> lis
     declared = {slug: cl.claims_of(slug) for slug in named}
     if slugs and (bare := [slug for slug, claims in declared.items() if not claims]):
         raise ParamError(f"no claims are declared for {', '.join(bare)}")
-    return [Check(slug, claim, claim.size(quick), cl.seeds_of(claim, seeds))
+    return [Check(slug, claim, claim.size(quick), cl.seeds_of(claim, seeds, quick))
             for slug, claims in declared.items() for claim in claims]
 
 
