@@ -78,11 +78,11 @@ PAPER = {"n_points": 1000, "stages": 11, "steps_per_stage": 500, "samplers": tup
 # the lab's PINN and N = 500: at 6 × 200 steps their errors are noise.
 # pytest checks seeds 0-1 at the quick size (the lab's whole claim class took 138 s on three);
 # verify checks seeds 0-2 at the paper's.
-GROWING = {"measure": RUNS, "paper": PAPER, "seeds": 3, "quick_seeds": 2,
-           "quick": {"n_points": 1000, "stages": 6, "steps_per_stage": 200, "width": 32,
-                     "samplers": ("uniform-grown", "rar-d", "aas")}}
-FIXED_SIZE = {"measure": RUNS, "paper": PAPER, "seeds": 3, "quick_seeds": 2,
-              "quick": {"n_points": 500, "stages": 6, "steps_per_stage": 500, "samplers": ("uniform", "rad")}}
+SHARED = {"measure": RUNS, "paper": PAPER, "seeds": 3, "quick_seeds": 2}
+GROWING = {**SHARED, "quick": {"n_points": 1000, "stages": 6, "steps_per_stage": 200, "width": 32,
+                               "samplers": ("uniform-grown", "rar-d", "aas")}}
+FIXED_SIZE = {**SHARED, "quick": {"n_points": 500, "stages": 6, "steps_per_stage": 500,
+                                  "samplers": ("uniform", "rad")}}
 
 CLAIMS = [
     Claim("C1", "AAS flattens the residual: CV(r²) of AAS (add N/2) / a uniform set grown alike",
