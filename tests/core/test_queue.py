@@ -34,25 +34,31 @@ def test_at_most_slots_turns_run_at_once_and_all_finish():
     assert peak[0] == 2 and stats.turns == 30 and stats.busy == 0 and stats.waiting == 0
 
 
-def test_waiting_turns_are_served_in_arrival_order():
-    queue = FairQueue(1)
-    order = []
-    with queue.turn():  # hold the only slot while three others line up
-        threads = []
-        for k in range(3):
-            t = threading.Thread(target=lambda k=k: _take(queue, order, k))
-            t.start()
-            threads.append(t)
+def served_order(firsts: list[bool]) -> list[int]:
+    """The order in which turns lining up one after another (``firsts[k]``: turn k is a run's
+    first frame) are served, while the only slot is held until all are in line."""
+    queue, order, threads = FairQueue(1), [], []
+
+    def take(k):
+        with queue.turn(first=firsts[k]):
+            order.append(k)
+    with queue.turn():
+        for k in range(len(firsts)):
+            threads.append(threading.Thread(target=take, args=(k,)))
+            threads[-1].start()
             while queue.stats().waiting < k + 1:
                 time.sleep(0.001)
     for t in threads:
         t.join(timeout=10)
-    assert order == [0, 1, 2]
+    return order
 
 
-def _take(queue, order, k):
-    with queue.turn():
-        order.append(k)
+def test_waiting_turns_are_served_in_arrival_order():
+    assert served_order([False, False, False]) == [0, 1, 2]
+
+
+def test_first_frames_go_ahead_of_runs_under_way_in_arrival_order():
+    assert served_order([False, False, True, True]) == [2, 3, 0, 1]
 
 
 def test_a_superseded_turn_leaves_the_line():

@@ -55,6 +55,22 @@ def test_frames_are_coalesced_and_the_last_always_arrives():
     assert [s for s, _ in rec.states] == [RUNNING, DONE]
 
 
+def test_a_new_run_s_first_frame_does_not_wait_out_the_pause_of_the_old_one():
+    rec = Recorder()
+    pause_s = 20.0
+    runner = Runner(counting(1000, delay=0.01), rec.on_frame, rec.on_state, max_fps=lambda: 1 / pause_s)
+    runner.submit(1)
+    while not rec.frames:
+        time.sleep(0.01)
+    t0 = time.monotonic()
+    runner.submit(2)  # the delivery thread is now in its pause after run 1's first frame
+    while not any(f.tag == 2 for f in rec.frames):
+        assert time.monotonic() - t0 < pause_s / 2, "run 2's first frame waited for run 1's pause"
+        time.sleep(0.01)
+    runner.close()
+    assert sum(f.tag == 1 for f in rec.frames) == 1  # one frame a pause: the budget holds within a run
+
+
 def test_new_submit_cancels_the_run_in_flight():
     rec, closed = Recorder(), []
     runner = Runner(counting(1000, delay=0.01, closed=closed), rec.on_frame, rec.on_state, max_fps=50)

@@ -4,7 +4,10 @@ Every session's runner computes one frame at a time (~50 ms of work by the lab c
 workshop mode each frame is computed inside a *turn* of a :class:`FairQueue`: at most ``slots``
 turns run at once, and waiting turns are served first come, first served. A session that just
 had a turn joins the back of the line for its next frame, so N busy sessions share the machine
-round-robin, frame by frame, and none can starve the others however long its run is.
+round-robin, frame by frame, and none can starve the others however long its run is. The
+first frame of a new run goes ahead of the line (behind other first frames): what a person
+waits for after moving a slider is that first frame, while a run in mid-stream loses one
+frame's time, so a room of 30 answers every move quickly and still shares fairly.
 
 One queue per device kind: the CPU queue has as many slots as the machine has cores (each
 worker uses one torch thread), a GPU gets one slot per device (kernels from several sessions
@@ -44,13 +47,19 @@ class FairQueue:
         self._waited = 0.0
 
     @contextmanager
-    def turn(self, still_wanted=lambda: True):
+    def turn(self, still_wanted=lambda: True, first: bool = False):
         """Hold one slot for the body. ``still_wanted()`` is polled while waiting: a turn whose
-        run was superseded leaves the line (yields ``False``) instead of computing for nothing."""
-        ticket = object()
+        run was superseded leaves the line (yields ``False``) instead of computing for nothing.
+        ``first``: a run's first frame, served before the frames of runs under way."""
+        ticket = _FirstTicket() if first else object()
         start = time.monotonic()
         with self._cv:
-            self._line.append(ticket)
+            if first:  # behind the first frames already waiting, ahead of everything else
+                ahead = next((i for i, t in enumerate(self._line) if not isinstance(t, _FirstTicket)),
+                             len(self._line))
+                self._line.insert(ahead, ticket)
+            else:
+                self._line.append(ticket)
             while self._line[0] is not ticket or self._busy >= self.slots:
                 if not still_wanted():
                     self._line.remove(ticket)
@@ -80,6 +89,10 @@ class FairQueue:
             return QueueStats(self.slots, self._busy, len(self._line), self._turns, mean)
 
 
+class _FirstTicket:
+    """A place in line for a run's first frame."""
+
+
 def cpu_slots() -> int:
     """Cores this process may use (the CPU queue's size)."""
     try:
@@ -88,10 +101,12 @@ def cpu_slots() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def queues_for_workshop(cpu: int | None = None) -> dict[str, FairQueue]:
-    """Device kind -> queue: ``cpu`` with one slot per core, ``cuda``/``mps`` with one slot."""
-    return {"cpu": FairQueue(cpu or cpu_slots(), "cpu"), "cuda": FairQueue(1, "cuda"),
-            "mps": FairQueue(1, "mps")}
+def queues_for_workshop(cpu: int | None = None, gpu: int | None = None) -> dict[str, FairQueue]:
+    """Device kind -> queue: ``cpu`` with one slot per core, ``cuda``/``mps`` with ``gpu`` slots
+    (default one: kernels from several sessions would only contend; a large GPU serving many
+    small runs can take a few, e.g. ``--gpu-slots 4`` for a room of 50)."""
+    return {"cpu": FairQueue(cpu or cpu_slots(), "cpu"), "cuda": FairQueue(gpu or 1, "cuda"),
+            "mps": FairQueue(gpu or 1, "mps")}
 
 
 # The queues of this server process (None: every session computes freely, as a single user).

@@ -5,10 +5,13 @@ One :class:`Runner` per session owns two threads:
 - the *compute* thread runs a lab's ``run(params)`` generator. ``submit`` bumps a generation
   token; the generator is checked between frames and closed as soon as a newer request exists
   (``close()`` runs its ``finally`` now rather than at garbage collection);
-- the *delivery* thread hands frames to the UI at most ``max_fps`` times a second. Frames are
-  complete snapshots, so only the newest waiting frame is delivered and older ones are dropped;
-  the last frame of a run is always delivered, and state changes ("running", "done", "error")
-  are never dropped. Frames and states of a superseded generation are discarded.
+- the *delivery* thread hands frames to the UI at most ``max_fps`` times a second (a number,
+  or a function asked before each pause: a workshop room shares one budget among its
+  sessions). Frames are complete snapshots, so only the newest waiting frame is delivered and
+  older ones are dropped; the last frame of a run is always delivered, and state changes
+  ("running", "done", "error") are never dropped. Frames and states of a superseded
+  generation are discarded. A new run's first frame never waits out the pause that follows
+  the old run's last delivery: it is what a person who just moved a slider is waiting for.
 
 Each runner is one session (``session_id``): its compute thread runs inside
 :func:`~paperscope.core.memo.session`, so what the lab keeps in a :class:`~paperscope.core.memo.Memo`
@@ -54,13 +57,13 @@ class Runner:
     def __init__(self, compute: Callable[[object], Iterator[Frame]],
                  on_frame: Callable[[Frame], None],
                  on_state: Callable[[str, str], None] = lambda state, message: None,
-                 max_fps: float = 20.0, threads: int | None = None,
+                 max_fps: float | Callable[[], float] = 20.0, threads: int | None = None,
                  queue_for: Callable[[object], FairQueue | None] | None = None):
         self._compute = compute
         self._queue_for = queue_for  # params -> the shared queue its frames wait in (workshop)
         self._on_frame = on_frame
         self._on_state = on_state
-        self._interval = 1.0 / max_fps
+        self._max_fps = max_fps if callable(max_fps) else (lambda: max_fps)
         self._threads = threads
         self._cv = threading.Condition()
         self._generation = 0
@@ -157,7 +160,7 @@ class Runner:
                 if queue is None:
                     frame = next(frames, None)
                 else:  # one frame's work per turn in the shared queue
-                    with queue.turn(lambda: self._current(generation)) as granted:
+                    with queue.turn(lambda: self._current(generation), first=index == 0) as granted:
                         if not granted:
                             return
                         frame = next(frames, None)
@@ -194,11 +197,11 @@ class Runner:
                 frame, self._frame = self._frame, None
                 states = list(self._states)
                 self._states.clear()
-            delivered, started = False, time.monotonic()
+            delivered, started = None, time.monotonic()
             if frame is not None and self._current(frame[0]):
                 self._safely(self._on_frame, frame[1])
                 self._shown.set()
-                delivered = True
+                delivered = frame[0]
             for generation, state, message in states:
                 if self._current(generation):
                     self._safely(self._on_state, state, message)
@@ -206,8 +209,15 @@ class Runner:
                         with self._cv:
                             self._settled = generation
                             self._cv.notify_all()
-            if delivered:  # at most max_fps redraws; newer frames coalesce meanwhile
-                time.sleep(max(0.0, self._interval - (time.monotonic() - started)))
+            if delivered is not None:  # at most max_fps redraws; newer frames coalesce meanwhile
+                self._pause(delivered, started + 1.0 / self._max_fps())
+
+    def _pause(self, generation: int, until: float) -> None:
+        """Wait until ``until`` (monotonic), or less if a newer run's frame or the close comes."""
+        def newer():
+            return self._closed or (self._frame is not None and self._frame[0] != generation)
+        with self._cv:
+            self._cv.wait_for(newer, timeout=max(0.0, until - time.monotonic()))
 
     @staticmethod
     def _safely(callback, *args) -> None:
