@@ -1,4 +1,5 @@
-"""The ``paperscope`` command: list | readme-table | thumbnails | serve | run | sweep | precompute | bench | verify.
+"""The ``paperscope`` command: list | readme-table | thumbnails | serve | run | sweep | precompute |
+export-html | bench | verify | reproduce.
 
 Bad input (unknown lab or parameter, wrong type, out-of-range value) ends with exit code 2 and
 one line that names the problem and what is allowed, never a traceback.
@@ -85,6 +86,8 @@ def cmd_run(args) -> int:
     assignments = dict(_parse_assignment(text) for text in args.set)
     if args.seed is not None:
         assignments["seed"] = str(args.seed)
+    if args.data:
+        assignments["data"] = _use_data(lab, args.data)
     apply_strings(params, assignments)
     device = resolve_device(params.device)
     if args.export:
@@ -115,6 +118,18 @@ def cmd_run(args) -> int:
         figure, sidecar = export(lab, params, frame, args.export)
         print(f"wrote {figure} and {sidecar}", file=sys.stderr)
     return 0
+
+
+def _use_data(lab, path: str) -> str:
+    """Load, check and register the file of ``--data``; its key is the run's ``data`` value."""
+    from .core.data import load, register
+
+    if "data" not in lab.Params.param:
+        from .core.registry import all_labs
+
+        takers = [other.slug for other in all_labs() if "data" in other.Params.param]
+        raise ParamError(f"{lab.slug} does not learn from a data set: --data is for {', '.join(takers)}")
+    return register(load(path))
 
 
 def cmd_precompute(args) -> int:
@@ -149,6 +164,16 @@ def cmd_precompute(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_export_html(args) -> int:
+    from .ui.offline_html import export_html
+
+    page = export_html(args.lab, args.grid, args.set, args.seeds, _preset(args), args.out,
+                       log=lambda line: print(line, file=sys.stderr, flush=True))
+    print(f"wrote {page.path}: {page.file_bytes / 1e6:.1f} MB, {page.points} points ({page.computed} computed, "
+          f"{page.cached} from the run cache) in {page.seconds:.0f} s", file=sys.stderr)
+    return 0
+
+
 def cmd_sweep(args) -> int:
     import shlex
 
@@ -178,16 +203,16 @@ def cmd_sweep(args) -> int:
         print(f"plotting {len(metrics)} of {len(known)} metrics; choose with --metric NAME", file=sys.stderr)
     summary = sweep.summarize(rows, list(plan.grid), metrics)
     summary.to_csv(out / sweep.SUMMARY, index=False)
-    files = [sweep.CSV, sweep.PARQUET, sweep.SUMMARY, sweep.META]
-    if metrics and (rows["status"] == sweep.OK).any():
+    drawn = bool(metrics) and bool((rows["status"] == sweep.OK).any())
+    files = [sweep.CSV, sweep.PARQUET, *([figure.name] if drawn else []), sweep.SUMMARY, sweep.META]
+    meta = sweep.sidecar(plan, command, {**info, "failed": failed}, metrics, files)
+    if drawn:
         from .views.sweep import write_figure
 
         title = f"{plan.slug}: mean ± s.e. over {len(plan.seeds)} seed{'s' if len(plan.seeds) > 1 else ''}"
-        write_figure(summary, plan.grid, metrics, figure, title)
-        files.insert(2, figure.name)
+        write_figure(summary, plan.grid, metrics, figure, title, record=meta)  # the figure carries sweep.json
     else:
         print("no successful run to draw: no figure written", file=sys.stderr)
-    meta = sweep.sidecar(plan, command, {**info, "failed": failed}, metrics, files)
     (out / sweep.META).write_text(json.dumps(meta, indent=2, default=str) + "\n")
     print(f"wrote {', '.join(str(out / f) for f in files)}", file=sys.stderr)
     if failed:
@@ -263,6 +288,29 @@ def cmd_verify(args) -> int:
     return 0 if verify.passed(outcomes) else 1
 
 
+def cmd_reproduce(args) -> int:
+    from tqdm import tqdm
+
+    from .service import reproduce
+
+    bars = []  # opened with the first frame: a record that cannot be read shows no bar
+
+    def advance(frame):
+        if not bars:
+            bars.append(tqdm(desc="reproducing", unit="step", disable=args.no_progress, file=sys.stderr))
+        bars[0].total, bars[0].n = frame.total_steps, frame.step
+        bars[0].refresh()
+    try:
+        outcome = reproduce.reproduce(args.figure, out=args.out, device=args.device, on_frame=advance,
+                                      data=args.data)
+    finally:
+        for bar in bars:
+            bar.close()
+    print(reproduce.table(outcome))
+    print(reproduce.summary(outcome), file=sys.stderr)
+    return 0 if outcome.match else 1
+
+
 def _preset(args) -> str:
     """The preset named by ``--preset``, or by ``--quick`` (its older spelling)."""
     if args.quick and args.preset not in (None, "quick"):
@@ -336,6 +384,10 @@ def parser() -> argparse.ArgumentParser:
     _preset_options(p)
     p.add_argument("--seed", type=int, help="seed of every random generator")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="set a parameter (repeatable)")
+    p.add_argument("--data", metavar="PATH",
+                   help="your own data set in place of the lab's (labs with a data parameter): a .csv with a "
+                        "header row, the label column named y/label/target/class or else the last, or an .npz "
+                        "with arrays X and y; checked first (size, numbers only, classes: see paperscope.core.data)")
     p.add_argument("--export", metavar="PATH", help="write the figure (.pdf/.svg/.png) and PATH.json")
     p.add_argument("--json", metavar="PATH", help='write {"lab", "params", "metrics", "versions"}')
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -359,6 +411,11 @@ def parser() -> argparse.ArgumentParser:
     _grid_options(p, seeds=1)
     p.set_defaults(func=cmd_precompute)
 
+    p = sub.add_parser("export-html", help="write a lab as one offline HTML file: sliders over a grid computed ahead")
+    _grid_options(p, seeds=1)
+    p.add_argument("--out", metavar="PATH", help="the .html file to write (default: SLUG.html)")
+    p.set_defaults(func=cmd_export_html)
+
     p = sub.add_parser("bench", help="run benchmarks and print measured ratios")
     p.add_argument("lab", nargs="?", metavar="SLUG")
     p.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
@@ -374,6 +431,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--record", action="store_true",
                    help="keep each lab's outcomes as its recorded run (what notebooks and the README show)")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("reproduce", help="run an exported figure's run again from its record; compare its metrics")
+    p.add_argument("figure", metavar="FIGURE", help="a figure (.pdf/.svg/.png) or its .json sidecar")
+    p.add_argument("--out", metavar="PATH", help="where to write the figure again (default: FIGURE.reproduced.EXT)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
+                   help="run here instead of on the recorded device (default: the recorded one when present)")
+    p.add_argument("--data", metavar="PATH",
+                   help="the data file of a run on your own data (default: its recorded name, here or beside FIGURE)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_reproduce)
     return top
 
 

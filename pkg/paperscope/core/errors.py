@@ -9,6 +9,10 @@ class ParamError(PaperscopeError, ValueError):
     """A parameter name or value that the lab does not accept (names the allowed range)."""
 
 
+class DataError(ParamError):
+    """A user's data set that a lab cannot learn from: one message per problem, naming the limit."""
+
+
 class UnknownLabError(PaperscopeError, KeyError):
     """A lab slug that is not in the registry."""
 

@@ -94,6 +94,8 @@ def _plain(value):
 
 def describe_range(p: param.Parameter) -> str:
     """How a person would say what a parameter accepts, e.g. 'an integer from 1 to 8'."""
+    if hasattr(p, "describe"):  # a parameter with its own rule (core.data.DataChoice)
+        return p.describe()
     if isinstance(p, param.Boolean):
         return "true or false"
     if isinstance(p, param.Selector):
@@ -158,6 +160,8 @@ def _numeric_matches(objects, text: str) -> list:
 def check_value(cls: type[LabParams], name: str, value) -> None:
     """Raise ``ParamError`` if ``value`` is outside ``name``'s declared bounds."""
     p = cls.param[name]
+    if hasattr(p, "check_value"):  # a parameter with its own rule (core.data.DataChoice)
+        p.check_value(name, value)
     if isinstance(p, param.Number) and p.bounds is not None:
         lo, hi = p.bounds
         inc_lo, inc_hi = p.inclusive_bounds

@@ -36,9 +36,10 @@ Modes (``mode``): ``closed_form`` (the alternating scheme; its iterations are th
 ``sklearn.datasets.load_digits`` (1797 images, shipped with scikit-learn), MSE on one-hot
 targets, AdamW, full batch; NC1 of each hidden layer's (post-ReLU) features, and the ratio
 NC1(last hidden)/NC1(first hidden) plays NC1(H)/NC1(X) (the paper's reading of X as the
-features of an earlier layer). In every mode the β sweep (NC1(H*)/NC1(X) against β, one curve
-per λ_W) solves the model on the toy X in one batched computation, β and λ_W as leading
-dimensions of batched ``linalg.solve`` calls.
+features of an earlier layer). ``data`` swaps the digits for a user's data set (``core.data``),
+its features standardized per column, its k classes the network's outputs. In every mode the
+β sweep (NC1(H*)/NC1(X) against β, one curve per λ_W) solves the model on the toy X in one
+batched computation, β and λ_W as leading dimensions of batched ``linalg.solve`` calls.
 
 Below β = 0.1 with small λ_W the ratio need not fall with β: the spec put its non-monotone
 entry at β = 0.01 down to slow convergence, but run to tol = 1e-8 (thousands of iterations) the
@@ -69,6 +70,7 @@ import numpy as np
 import param
 import torch
 
+from paperscope.core import data
 from paperscope.core.device import check_fits, resolve_device_for
 from paperscope.core.frames import Frame, check_finite, to_host
 from paperscope.core.pacing import Interval, Pacer
@@ -133,7 +135,7 @@ class Params(LabParams):
     )
     classes = param.Integer(
         4, bounds=(2, 50), softbounds=(2, 10),
-        doc="K, number of classes of the model (digits mode always has 10)",
+        doc="K, number of classes of the model (digits mode: the data's, 10 for the digits)",
     )
     dim = param.Integer(
         20, bounds=(1, 1024), softbounds=(2, 64),
@@ -169,6 +171,13 @@ class Params(LabParams):
     weight_decay = param.Number(
         1e-4, bounds=(0.0, 1.0), softbounds=(0.0, 1e-2), doc="Digits mode: AdamW (decoupled) weight decay",
     )
+    data = data.data_parameter(
+        doc=("Digits mode: what the MLP learns, builtin (scikit-learn's digits, pixels/16) or the key of "
+             "your own data set (--data PATH, the app's upload, data= in Python): numeric features, "
+             "standardized per column, and k ≥ 2 classes, all rows used for training as with the digits"),
+    )
+
+    BUILTIN_DATA: ClassVar[str] = "digits"
 
     LOG_SCALE: ClassVar[tuple[str, ...]] = ("beta", "lambda_w", "eta", "tol", "lr")
     # Quick: about a second on one CPU core in every mode; quick digits are far from converged.
@@ -399,6 +408,16 @@ def gd_steps(W, H, X, Y, lambda_w: float, beta: float, eta: float, n: int):
 # The digits MLP
 
 
+def dataset_tensors(dataset: data.Dataset, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A user's data set: inputs (N, d) standardized per column (a constant column becomes 0:
+    unlike the digits' pixels, features may be on any scale), labels (N,)."""
+    X = dataset.X
+    std = X.std(0)
+    std[std == 0] = 1.0
+    return (torch.tensor((X - X.mean(0)) / std, dtype=torch.float32, device=device),
+            torch.tensor(dataset.y, dtype=torch.long, device=device))
+
+
 def load_digits_tensors(device) -> tuple[torch.Tensor, torch.Tensor]:
     """scikit-learn's digits (shipped with the package): inputs (N, 64) in [0, 1], labels (N,)."""
     from sklearn.datasets import load_digits
@@ -435,7 +454,8 @@ def mlp_forward(params: list[torch.Tensor], x: torch.Tensor) -> tuple[torch.Tens
 def run_label(params: Params) -> str:
     """How a run is named."""
     if params.mode == "digits":
-        return f"digits MLP {params.depth}×{params.width}, {params.epochs} epochs"
+        what = "digits" if params.data == data.BUILTIN else params.data
+        return f"{what} MLP {params.depth}×{params.width}, {params.epochs} epochs"
     return f"{params.mode} β={params.beta:g} λ_W={params.lambda_w:g} σ_w={params.sigma_w:g}"
 
 
@@ -614,11 +634,18 @@ def run_model(params: Params, device, notice: str) -> Iterator[CollapseFrame]:
 
 def run_digits(params: Params, device, notice: str) -> Iterator[CollapseFrame]:
     """digits mode: train the MLP, NC1 of each hidden layer every few epochs; then the β sweep."""
-    x, labels = load_digits_tensors(device)
-    Y = one_hot(labels, DIGITS_CLASSES)
+    if params.data == data.BUILTIN:
+        x, labels = load_digits_tensors(device)
+        K = DIGITS_CLASSES
+    else:
+        dataset = data.resolve(params)
+        x, labels = dataset_tensors(dataset, device)
+        K = dataset.k
+        notice = (notice + "; " if notice else "") + f"learning {dataset.describe()}"
+    Y = one_hot(labels, K)
     targets = Y.mT.float()  # (N, K) one-hot regression targets (MSE)
     gen = torch_generator(params.seed, device, STREAM_NET)
-    weights = init_mlp([x.shape[1], *[params.width] * params.depth, DIGITS_CLASSES], gen, device)
+    weights = init_mlp([x.shape[1], *[params.width] * params.depth, K], gen, device)
     check_fits(4 * x.shape[0] * params.width * params.depth * 4, device, "the MLP's activations", "lower width")
     optimizer = torch.optim.AdamW(weights, lr=params.lr, weight_decay=params.weight_decay)
     st = _State(params, tuple(f"hidden layer {i + 1}" for i in range(params.depth)))
@@ -648,7 +675,7 @@ def run_digits(params: Params, device, notice: str) -> Iterator[CollapseFrame]:
     values = record(0)
     pca()
     st.notice = notice
-    if params.epochs < 1000:
+    if params.epochs < 1000 and params.data == data.BUILTIN:
         st.notice = (notice + "; " if notice else "") + (
             f"{params.epochs} epochs: the digits net is still training (not converged; the claim reads epoch 1000)")
     yield st.frame(params, 0, params.epochs + 1)
@@ -691,6 +718,9 @@ def run(params: Params) -> Iterator[CollapseFrame]:
         yield from run_digits(params, device, "")
         return
     device, notice = resolve_device_for(params.device, torch.float64)
+    if params.data != data.BUILTIN:
+        data.resolve(params)  # refused here if it is not loaded, as in digits mode
+        notice = (notice + "; " if notice else "") + "data is used in digits mode only: here X is the toy model's"
     N = params.classes * params.per_class
     check_fits(8 * len(SWEEP_BETAS) * len(SWEEP_LAMBDAS) * params.dim * N * 4, device,
                f"the β sweep at d={params.dim}, N={N}", "lower dim or per_class")

@@ -61,16 +61,14 @@ What this module computes:
   activations are chains of one graph with the same minibatches and base weights. The loss per
   epoch is the mean minibatch loss (training mode); the test accuracy uses eval mode (batch
   norm's running statistics). A net whose loss turns NaN/inf is reported, not fatal, unless
-  all four diverge.
+  all four diverge. ``data`` swaps the digits for a user's data set (``core.data``: numeric
+  features, k ≥ 2 classes): the same seeded 70/30 split, standardization with the training
+  split's statistics, d inputs and k outputs.
 """
 
-import gzip
-import importlib.util
 import math
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import ClassVar
 
 import numpy as np
@@ -79,8 +77,8 @@ import torch
 import torch.nn.functional as F
 from scipy import special
 
+from paperscope.core import data
 from paperscope.core.device import resolve_device
-from paperscope.core.errors import PaperscopeError
 from paperscope.core.frames import Frame, check_finite, to_host
 from paperscope.core.pacing import Pacer
 from paperscope.core.paper import Paper
@@ -139,7 +137,7 @@ STREAM_PROP_W, STREAM_PROP_X, STREAM_PROP_DROP = 0, 1, 2
 STREAM_SPLIT, STREAM_INIT, STREAM_ORDER, STREAM_DROP = 3, 4, 5, 6
 
 TEST_FRACTION = 0.3
-N_CLASSES = 10
+N_CLASSES = 10  # the digits'; a user's data set brings its own number of classes
 
 
 class Params(LabParams):
@@ -207,6 +205,13 @@ class Params(LabParams):
         doc="SGD learning rate (no momentum), the same for every activation",
     )
     batch_size = param.Integer(64, bounds=(1, 1257), softbounds=(16, 256), doc="Minibatch size")
+    data = data.data_parameter(
+        doc=("What the training panel learns: builtin (scikit-learn's 8x8 digits) or the key of your "
+             "own data set (--data PATH, the app's upload, data= in Python): any numeric features and "
+             "class labels, given the same seeded 70/30 split and standardization as the digits"),
+    )
+
+    BUILTIN_DATA: ClassVar[str] = "digits"
 
     # Measured on a loaded 2-core CPU, 1 thread: quick run ~0.7 s CPU, first frame ~0.03 s, the
     # random nets done by ~0.05 s; default run ~5 s CPU (map and random nets by ~0.12 s).
@@ -502,30 +507,16 @@ def histogram(values: np.ndarray, bins: int = N_BINS) -> np.ndarray:
 # Training on the digits
 
 
-@lru_cache(maxsize=1)
 def load_digits() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's 8x8 digits, ``X (1797, 64)`` in 0..16 and ``y (1797,)``.
-
-    Read from the CSV that scikit-learn ships, without importing it (that import alone takes
-    ~1-2 s); falls back to ``sklearn.datasets.load_digits``.
-    """
-    spec = importlib.util.find_spec("sklearn")
-    if spec is None:
-        raise PaperscopeError("the training panel needs scikit-learn's digits: pip install scikit-learn")
-    path = os.path.join(spec.submodule_search_locations[0], "datasets", "data", "digits.csv.gz")
-    if os.path.isfile(path):
-        with gzip.open(path, "rt") as f:
-            data = np.loadtxt(f, delimiter=",")
-        return data[:, :-1], data[:, -1].astype(np.int64)
-    from sklearn.datasets import load_digits as sk_load_digits
-
-    d = sk_load_digits()
-    return d.data.astype(np.float64), d.target.astype(np.int64)
+    """scikit-learn's 8x8 digits, ``X (1797, 64)`` in 0..16 and ``y (1797,)`` (``core.data.digits``)."""
+    digits = data.digits()
+    return digits.X, digits.y
 
 
-def digits_split(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A seeded 70/30 split, standardized with the training set's statistics (StandardScaler)."""
-    X, y = load_digits()
+def digits_split(seed: int, dataset: data.Dataset | None = None) -> tuple[np.ndarray, ...]:
+    """A seeded 70/30 split of the digits (or ``dataset``), standardized with the training set's
+    statistics (StandardScaler)."""
+    X, y = load_digits() if dataset is None else (dataset.X, dataset.y)
     perm = numpy_generator(seed, STREAM_SPLIT).permutation(len(y))
     n_test = int(round(TEST_FRACTION * len(y)))
     test, train = perm[:n_test], perm[n_test:]
@@ -545,7 +536,8 @@ class Trainer:
 
     def __init__(self, *, activations=ACTIVATIONS, seeds=(0,), depth: int, width: int,
                  lr: float, batch_size: int, dropout: float = 0.0, dropout_kind: str = "alpha",
-                 init: str = "matched", device="cpu", dtype=torch.float32):
+                 init: str = "matched", device="cpu", dtype=torch.float32, dataset: data.Dataset | None = None):
+        """``dataset``: a user's data set in place of the digits (its own features and classes)."""
         device = torch.device(device)
         self.activations, self.seeds = list(activations), list(seeds)
         S = len(self.seeds)
@@ -554,17 +546,18 @@ class Trainer:
         self.drop_kind = {a: "alpha" if a == "selu" and dropout_kind == "alpha" else "standard"
                           for a in self.activations}
 
-        splits = [digits_split(s) for s in self.seeds]
-        self.Xtr = torch.tensor(np.stack([s[0] for s in splits]), device=device, dtype=dtype)  # (S, n, 64)
+        splits = [digits_split(s, dataset) for s in self.seeds]
+        self.Xtr = torch.tensor(np.stack([s[0] for s in splits]), device=device, dtype=dtype)  # (S, n, d), d = 64
         self.ytr = torch.tensor(np.stack([s[1] for s in splits]), device=device)  # (S, n)
-        self.Xte = torch.tensor(np.stack([s[2] for s in splits]), device=device, dtype=dtype)  # (S, m, 64)
+        self.Xte = torch.tensor(np.stack([s[2] for s in splits]), device=device, dtype=dtype)  # (S, m, d)
         self.yte = torch.tensor(np.stack([s[3] for s in splits]), device=device)  # (S, m)
         self.n_train = self.Xtr.shape[1]
         self.gen_order = [torch_generator(s, device, STREAM_ORDER) for s in self.seeds]
         self.gen_drop = torch_generator(self.seeds[0], device, STREAM_DROP)
 
         # One base draw per seed and layer, shared by the activations: W = gain * base / √n_in.
-        sizes = [self.Xtr.shape[2]] + [width] * depth + [N_CLASSES]
+        classes = N_CLASSES if dataset is None else dataset.k
+        sizes = [self.Xtr.shape[2]] + [width] * depth + [classes]
         gens = [torch_generator(s, device, STREAM_INIT) for s in self.seeds]
 
         def draw(*shape, uniform):
@@ -699,11 +692,14 @@ def run(params: Params) -> Iterator[SeluFrame]:
     notices = []
     train_ok = params.epochs > 0
     n_train = None
+    dataset = data.resolve(params)  # the digits, or the user's data set (refused here if unknown)
+    if params.data != data.BUILTIN:
+        notices.append(f"training on {dataset.describe()}" if train_ok
+                       else f"epochs = 0: {dataset.name} is not used (only the training panel learns from data)")
     if train_ok:
-        X, _ = load_digits()
-        n_train = len(X) - int(round(TEST_FRACTION * len(X)))
+        n_train = dataset.n - int(round(TEST_FRACTION * dataset.n))
         if params.batch_size > n_train:
-            notices.append(f"batch_size capped at the {n_train} training digits")
+            notices.append(f"batch_size capped at the {n_train} training rows")
         n_batches = -(-n_train // min(params.batch_size, n_train))
     else:
         n_batches = 0
@@ -774,7 +770,8 @@ def run(params: Params) -> Iterator[SeluFrame]:
         trainer = Trainer(
             activations=acts, seeds=(params.seed,), depth=params.depth, width=params.width, lr=params.lr,
             batch_size=min(params.batch_size, n_train), dropout=params.dropout,
-            dropout_kind=params.dropout_kind, init=params.init, device=device)
+            dropout_kind=params.dropout_kind, init=params.init, device=device,
+            dataset=None if params.data == data.BUILTIN else dataset)
         for epoch in range(1, params.epochs + 1):
             total_loss = torch.zeros(A, 1, device=device)
             for idx in trainer.epoch_batches():

@@ -283,14 +283,18 @@ class LabApp:
         self.download_sidecar.filename = self._filename(event.new) + ".json"
 
     def _figure_file(self):
-        if self.frame is None:
-            raise ParamError("nothing to export yet: wait for the first results")
-        return io.BytesIO(render_bytes(self.views.figure(self.frame, self._other_runs()), self.format.value))
+        """The figure download, carrying the sidecar's record in its metadata."""
+        record = json.loads(self._sidecar_file().getvalue())
+        return io.BytesIO(render_bytes(self.views.figure(self.frame, self._other_runs()), self.format.value, record))
 
     def _sidecar_file(self):
+        """The provenance download: the run on screen, its command and its app link (this page's
+        address when served, so a prefix or host is kept; else ``/<slug>``) with its URL state."""
         if self.frame is None:
             raise ParamError("nothing to export yet: wait for the first results")
-        record = provenance(self.lab, self._running_params, self.frame)  # the run on screen
+        href = pn.state.location.href if self._doc is not None and pn.state.location is not None else ""
+        record = provenance(self.lab, self._running_params, self.frame, figure=self._filename(self.format.value),
+                            app_base=href.split("?")[0] or None)
         return io.BytesIO((json.dumps(record, indent=2) + "\n").encode())
 
     # -- layout -------------------------------------------------------------------------------

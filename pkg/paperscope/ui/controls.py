@@ -53,7 +53,10 @@ def control_for(params: param.Parameterized, name: str) -> Control:
 
 
 def controls_of(params: param.Parameterized) -> list[Control]:
-    return [control_for(params, name) for name in params.names()]
+    """Controls of every parameter but those with negative precedence, which have a control of
+    their own (``data``: the upload in ``ui.upload``)."""
+    return [control_for(params, name) for name in params.names()
+            if (params.param[name].precedence or 0) >= 0]
 
 
 # -- Panel ------------------------------------------------------------------------------------

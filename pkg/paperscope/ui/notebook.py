@@ -25,9 +25,24 @@ def setup() -> None:
     extension(inline=True)
 
 
-def params(slug: str, **overrides):
-    """The lab's parameters: quick sizes when ``PAPERSCOPE_QUICK=1`` (CI), else the defaults."""
-    return get_lab(slug).Params.preset("quick" if quick_mode() else "default", **overrides)
+def params(slug: str, data=None, **overrides):
+    """The lab's parameters: quick sizes when ``PAPERSCOPE_QUICK=1`` (CI), else the defaults.
+
+    ``data`` (labs that learn from a data set): your own data in place of the lab's, as a path to
+    a CSV (header row; label column ``y``/``label``/``target``/``class``, else the last) or an NPZ
+    (arrays ``X`` and ``y``), a pair ``(X, y)`` of arrays, a ``core.data.Dataset``, or
+    ``"builtin"``. It is checked (``core.data``'s limits), kept in this kernel, and the
+    parameters hold its key ``sha256:…``; ``nb.run``, ``nb.app`` and ``nb.export`` use it.
+    """
+    cls = get_lab(slug).Params
+    if data is not None:
+        from ..core.data import use
+        from ..core.errors import ParamError
+
+        if "data" not in cls.param:
+            raise ParamError(f"{slug} does not learn from a data set: it takes no data=")
+        overrides["data"] = use(data)
+    return cls.preset("quick" if quick_mode() else "default", **overrides)
 
 
 def controls(lab_params) -> widgets.VBox:

@@ -64,7 +64,9 @@ def figure(summary: pd.DataFrame, grid: dict, metrics: list[str], title: str = "
     return layout.opts(title=title, **MPL) if title else layout
 
 
-def write_figure(summary: pd.DataFrame, grid: dict, metrics: list[str], path, title: str = "") -> Path:
-    """Render and write ``path`` (.pdf/.svg/.png), never leaving a half-written file."""
+def write_figure(summary: pd.DataFrame, grid: dict, metrics: list[str], path, title: str = "",
+                 record: dict | None = None) -> Path:
+    """Render and write ``path`` (.pdf/.svg/.png), never leaving a half-written file; ``record``
+    (the sweep's ``sweep.json``) goes into the figure's metadata."""
     fmt = figure_format(path)
-    return atomic_write(path, render_bytes(figure(summary, grid, metrics, title), fmt))
+    return atomic_write(path, render_bytes(figure(summary, grid, metrics, title), fmt, record))
