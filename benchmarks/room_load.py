@@ -9,7 +9,11 @@ a move to the "Done" status; a session whose run is finished has nothing to upda
 over the whole window, the time from a move to its first update, page errors, the CPU the
 server and the browsers used, and the server's resident memory once it settled (after the first
 fifth of the moves) against after the last move. With ``--extra 1`` one more browser than the
-limit opens the lab and must get the full-room page.
+limit opens the lab and must get the full-room page. With ``--push K`` the instructor console
+(signed in as the instructor) then pushes K new settings to every session (``seed=1``, ``seed=2``,
+...; each a new run for everyone), waiting ``--push-interval`` seconds between pushes, and the
+table adds, per push, the time from the click to each session's first new data (on the
+machine's clock): the slowest session's, and the median and 95th percentile over all.
 
 Prints a table (a standalone script: these are whole-stack rates, server to browsers; on one
 machine the browsers share the server's cores, as they would not in a real room).
@@ -123,6 +127,36 @@ def while_running(updates, moves, done, end) -> tuple[float, float, list[float]]
     return count / max(busy / 1000, 1e-9), busy / 1000, latencies
 
 
+PASSWORD = "room-load"  # the benchmark server's instructor password (a local server, gone after)
+
+
+def push_to_all(browser, base: str, pages, count: int, interval: float) -> list[list[float]]:
+    """Push ``seed=k`` from the instructor console ``count`` times; per push, each session's
+    seconds from the click to its first data change (sessions with none are left out)."""
+    console = browser.new_context(viewport={"width": 1400, "height": 1000},
+                                  http_credentials={"username": "instructor", "password": PASSWORD}).new_page()
+    console.goto(f"{base}/instructor/login")
+    console.wait_for_selector("text=Push to everyone following", timeout=60000)
+    settings = console.locator("input[placeholder='beta=0.1 seed=3']")
+    results = []
+    for k in range(1, count + 1):
+        settings.fill(f"seed={1000 + k}")
+        settings.press("Enter")
+        clicked = time.time() * 1000  # ms on the machine's clock, as every page's timeOrigin + now
+        console.click("text=Push to everyone following")
+        time.sleep(interval)
+        latencies = []
+        for page in pages:
+            first = page.evaluate("""(t) => { const o = performance.timeOrigin;
+                const after = window.__dataChanges.map(x => o + x).filter(x => x > t);
+                return after.length ? Math.min(...after) : null; }""", clicked)
+            if first is not None:
+                latencies.append((first - clicked) / 1000)
+        results.append(latencies)
+    console.context.close()
+    return results
+
+
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
@@ -139,12 +173,15 @@ def main() -> None:
                               "animation frames never fire, as in a background tab): the server's "
                               "capacity when the browsers' drawing happens on other machines"))
     parser.add_argument("--server-args", default="", help="more `paperscope serve` options, e.g. '--num-procs 2'")
+    parser.add_argument("--push", type=int, default=0, help="instructor pushes to all sessions after the moves")
+    parser.add_argument("--push-interval", type=float, default=6.0, help="seconds between two pushes")
     parser.add_argument("--query", default="width=400&n_train=600&n_bounds=21&n_freqs=13",
                         help="URL settings of every session (default: bandlimited's full sizes, so runs stream)")
     args = parser.parse_args()
     limit = args.max_sessions or args.sessions
 
-    base, server = start_server(args.lab, "--workshop", "--max-sessions", str(limit),
+    console = ("--instructor-password", PASSWORD) if args.push else ()
+    base, server = start_server(args.lab, "--workshop", "--max-sessions", str(limit), *console,
                                 *args.server_args.split())
     rows = []
     try:
@@ -176,6 +213,7 @@ def main() -> None:
             wall = time.monotonic() - t0
             cpu = cpu_seconds(server_pids) - cpu0[0], cpu_seconds(pids) - cpu0[1]
             time.sleep(2.0)
+            pushes = push_to_all(browser, base, pages, args.push, args.push_interval) if args.push else []
             stats = []  # per session: (rate while running, seconds running, latencies, whole-window rate)
             for page, session_moves in zip(pages, moves):
                 end = page.evaluate("performance.now()")
@@ -212,6 +250,17 @@ def main() -> None:
          f"{settled:.0f} -> {after:.0f} MiB ({after / settled - 1:+.1%})"),
         ("server memory every tenth of the moves", " ".join(f"{m:.0f}" for _, m in memory) + " MiB"),
     ]
+    if pushes:
+        slowest = [max(p) for p in pushes]
+        every = sorted(x for p in pushes for x in p)
+        rows += [
+            (f"instructor pushes to all {args.sessions} sessions", f"{len(pushes)}, every {args.push_interval:g} s"),
+            ("push -> slowest session's first new data, median / max over pushes",
+             f"{statistics.median(slowest):.2f} / {max(slowest):.2f} s"),
+            ("push -> a session's first new data, median / 95th percentile",
+             f"{statistics.median(every):.2f} / {every[int(0.95 * (len(every) - 1))]:.2f} s"),
+            ("sessions that got no new data after a push", f"{sum(len(pages) - len(p) for p in pushes)}"),
+        ]
     print(format_measures(rows))
 
 

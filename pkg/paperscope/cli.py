@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from .core.errors import DivergenceError, PaperscopeError, ParamError
+from .core.params import CAP_MULTIPLE
 
 LOCAL_ADDRESSES = {"localhost", "127.0.0.1", "::1"}
 
@@ -227,22 +228,35 @@ def _panels() -> int:
 
 
 def cmd_serve(args) -> int:
+    from .ui.credentials import Instructors, read_basic_auth
     from .ui.server import Workshop, serve
 
     if args.address not in LOCAL_ADDRESSES and not args.allow_websocket_origin:
         raise ParamError(f"--address {args.address} is not local: also give --allow-websocket-origin "
                          "HOST[:PORT] for each address browsers will use")
-    for flag in ("max_sessions", "num_procs", "cpu_slots"):
+    for flag in ("max_sessions", "num_procs", "cpu_slots", "gpu_slots"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise ParamError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
-    parts = {"shared_queue": args.shared_queue or None, "max_sessions": args.max_sessions,
-             "liveness": args.liveness or None, "admin": args.admin or None, "cpu_slots": args.cpu_slots}
-    parts = {k: v for k, v in parts.items() if v is not None}
-    workshop = Workshop.room(**parts) if args.workshop else Workshop(**parts)
+    if args.cap_multiple is not None and args.cap_multiple <= 0:
+        raise ParamError(f"--cap-multiple must be positive, got {args.cap_multiple}")
     extra = {k: getattr(args, k) for k in ("basic_auth", "cookie_secret", "oauth_provider", "oauth_key",
                                            "oauth_secret", "oauth_redirect_uri", "oauth_encryption_key")
              if getattr(args, k)}
+    marked = frozenset()
+    if args.basic_auth and Path(args.basic_auth).is_file():  # users, some marked as instructors
+        extra["basic_auth"], marked = read_basic_auth(args.basic_auth)
+    instructors = Instructors(args.instructor_password, marked)
+    if instructors.configured and not args.workshop:
+        raise ParamError("the instructor console is part of workshop mode: add --workshop")
+    if instructors.configured and args.num_procs and args.num_procs > 1:
+        raise ParamError("the instructor console needs the room in one process: drop --num-procs")
+    parts = {"shared_queue": args.shared_queue or None, "max_sessions": args.max_sessions,
+             "liveness": args.liveness or None, "admin": args.admin or None, "cpu_slots": args.cpu_slots,
+             "gpu_slots": args.gpu_slots, "cap_multiple": args.cap_multiple,
+             "cap_overrides": parse_caps(args.cap) or None, "instructors": instructors}
+    parts = {k: v for k, v in parts.items() if v is not None}
+    workshop = Workshop.room(**parts) if args.workshop else Workshop(**parts)
     if args.oauth_extra_params:
         extra["oauth_extra_params"] = json.loads(args.oauth_extra_params)
     if args.prefix:
@@ -252,6 +266,21 @@ def cmd_serve(args) -> int:
     serve(args.labs, port=args.port, address=args.address, origins=args.allow_websocket_origin,
           show=not args.no_show, workshop=workshop, **extra)
     return 0
+
+
+def parse_caps(texts: list[str]) -> dict:
+    """``["pinn-sampling.n_points=4000"]`` -> ``{"pinn-sampling": {"n_points": 4000}}`` (checked)."""
+    from .core.params import coerce
+    from .core.registry import get_lab
+
+    caps = {}
+    for text in texts:
+        target, _, value = text.partition("=")
+        slug, _, name = target.rpartition(".")
+        if not (slug and name and value):
+            raise ParamError(f"--cap expects SLUG.NAME=VALUE, got {text!r}")
+        caps.setdefault(slug, {})[name] = coerce(get_lab(slug).Params, name, value)
+    return caps
 
 
 def cmd_bench(args) -> int:
@@ -372,7 +401,17 @@ def parser() -> argparse.ArgumentParser:
     room.add_argument("--liveness", action="store_true", help="GET /liveness answers 200 while serving")
     room.add_argument("--admin", action="store_true", help="Panel's admin page at /admin")
     room.add_argument("--prefix", metavar="PATH", help="URL prefix when behind a reverse proxy (e.g. labs)")
-    room.add_argument("--basic-auth", metavar="PASSWORD|FILE", help="password, or a file of user:password lines")
+    room.add_argument("--basic-auth", metavar="PASSWORD|FILE",
+                      help="password, or a file of user:password[:instructor] lines (or JSON, as Panel reads)")
+    room.add_argument("--instructor-password", metavar="PASSWORD",
+                      help="turn on the instructor console (/instructor, sign in at /instructor/login) "
+                           "and the projector pages (/room/SLUG); needs --workshop")
+    room.add_argument("--cap", action="append", default=[], metavar="SLUG.NAME=VALUE",
+                      help="the largest value participants may run (repeatable; the default caps "
+                           "every size at --cap-multiple times the paper's)")
+    room.add_argument("--cap-multiple", type=float, metavar="X",
+                      help=f"default caps: X times each lab's paper size (default {CAP_MULTIPLE:g})")
+    room.add_argument("--gpu-slots", type=int, metavar="N", help="GPU slots of the shared queue (default 1)")
     room.add_argument("--cookie-secret", metavar="SECRET", help="cookie secret (basic auth / OAuth)")
     for name in ("provider", "key", "secret", "redirect-uri", "encryption-key"):
         room.add_argument(f"--oauth-{name}", metavar="VALUE", help=f"passed to Panel's OAuth ({name})")

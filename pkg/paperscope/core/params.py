@@ -14,6 +14,7 @@ import param
 
 from .errors import ParamError
 
+CAP_MULTIPLE = 2.0  # a workshop participant may run up to this many times a lab's paper size
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off"}
 
@@ -34,6 +35,8 @@ class LabParams(param.Parameterized):
 
     QUICK: ClassVar[dict] = {}
     LARGE: ClassVar[dict] = {}
+    # Workshop caps over the ones ``caps`` derives (name -> largest value a participant may run)
+    CAPS: ClassVar[dict] = {}
     # Number parameters whose sliders move on a log scale (their soft range, plus 0 when 0 is
     # allowed): weights like λ or β that matter per decade.
     LOG_SCALE: ClassVar[tuple[str, ...]] = ()
@@ -52,6 +55,24 @@ class LabParams(param.Parameterized):
         if name not in presets:
             raise ParamError(f"unknown preset {name!r}: choose one of {', '.join(map(repr, presets))}")
         return cls(**{**presets[name], **overrides})
+
+    @classmethod
+    def caps(cls, multiple: float = CAP_MULTIPLE, overrides: dict | None = None) -> dict:
+        """The largest value of each size parameter a workshop participant may run: ``multiple``
+        times its paper-size default for every number parameter a preset sets (the sizes that
+        make a run long), then the lab's ``CAPS`` and ``overrides``. A cap at or above the
+        parameter's own upper bound is left out (the bound already says it)."""
+        sized = {name for values in cls.presets().values() for name in values}
+        caps = {}
+        for name in sorted(sized):
+            p = cls.param[name]
+            if isinstance(p, param.Number) and not isinstance(p, param.Boolean) and p.default:
+                cap = p.default * multiple
+                caps[name] = int(cap) if isinstance(p, param.Integer) else float(cap)
+        caps.update(cls.CAPS)
+        caps.update(overrides or {})
+        high = {name: (cls.param[name].bounds or (None, None))[1] for name in caps}
+        return {name: cap for name, cap in caps.items() if high[name] is None or cap < high[name]}
 
     @classmethod
     def names(cls) -> list[str]:
@@ -169,6 +190,12 @@ def check_value(cls: type[LabParams], name: str, value) -> None:
         above = hi is not None and (value > hi if inc_hi else value >= hi)
         if below or above:
             raise ParamError(f"{name}={value} is out of range: expected {describe_range(p)}")
+
+
+def over_caps(values: dict, caps: dict) -> dict[str, str]:
+    """Name -> a message, for each value above its workshop cap (worded as for a bad link value)."""
+    return {name: f"{name}={values[name]} is over this workshop's cap: expected at most {cap}"
+            for name, cap in caps.items() if name in values and values[name] > cap}
 
 
 def apply_strings(params: LabParams, assignments: dict[str, str]) -> LabParams:

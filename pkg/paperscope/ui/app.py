@@ -19,7 +19,7 @@ import panel as pn
 
 from ..core.errors import ParamError
 from ..core.export import provenance
-from ..core.params import coerce
+from ..core.params import coerce, over_caps
 from ..core.queue import shared_queue_for
 from ..core.registry import get_lab
 from ..core.runner import DONE, ERROR, RUNNING, Runner
@@ -30,7 +30,9 @@ from ..views.specs import status_table
 from .controls import panel_controls
 from .live import LiveFigure
 from .page import page
+from .upload import data_upload
 
+START_PRESET = "quick"  # the size an app starts at: its first results in seconds
 KEEP_RUNS = 4  # finished runs kept for comparison plots (the newest replaces one of the same label)
 STATUS_EVERY_S = 0.25  # the running status line is rewritten at most this often
 APPLY_TIMEOUT_S = 5.0  # how long the delivery thread waits for the browser loop to apply a frame
@@ -57,9 +59,12 @@ th:first-child, td:first-child { text-align: left; }
 class LabApp:
     """The live app of one lab for one session (``LabApp('rich-lazy').view()``)."""
 
-    def __init__(self, slug: str, params=None, *, preset: str = "quick", max_fps: float = 20.0,
-                 autostart: bool = True, sync_url: bool = True, notebook: bool = False, run=None):
-        """``run``: what computes a run (default: the lab's ``run`` behind the run cache)."""
+    def __init__(self, slug: str, params=None, *, preset: str = START_PRESET, max_fps: float = 20.0,
+                 autostart: bool = True, sync_url: bool = True, notebook: bool = False, run=None,
+                 room=None, instructor: bool = False):
+        """``run``: what computes a run (default: the lab's ``run`` behind the run cache).
+        ``room``: the workshop's :class:`~paperscope.ui.room.Room` this session joins (its caps
+        apply unless ``instructor``; the instructor's pushes reach it through :meth:`receive`)."""
         self.lab = get_lab(slug)
         self.views = self.lab.views()
         self.params = params if params is not None else self.lab.Params.preset(preset)
@@ -76,6 +81,7 @@ class LabApp:
         self._running_label, self._running_params = "", self.params
         self._status_at = 0.0
         self._sync_url = sync_url and self._doc is not None
+        self.room, self.caps = room, room.caps(slug) if room is not None and not instructor else {}
 
         self.notice = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
         self.run_notice = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
@@ -87,7 +93,8 @@ class LabApp:
         self.plots = pn.FlexBox(*[pn.pane.Bokeh(hv.render(style.placeholder(title), backend="bokeh"))
                                   for title in self.views.PLOTS], sizing_mode="stretch_width")
         self.widgets, self.controls = panel_controls(self.params)
-        self.preset = pn.widgets.RadioButtonGroup(name="Size", options=list(self.lab.Params.presets()),
+        self.upload = data_upload(self.params)  # the user's own data, for labs that learn from data
+        self.preset = pn.widgets.RadioButtonGroup(name="Size", options=self._presets_within_caps(),
                                                   value=preset, button_type="default")
         self.preset.param.watch(self._apply_preset, "value")
         self.format = pn.widgets.Select(label="Figure format", options=list(FORMATS), value="pdf")
@@ -100,7 +107,11 @@ class LabApp:
         self.format.param.watch(self._format_changed, "value")
 
         self.runner = Runner(run or reading_cache(self.lab.slug, self.lab.run), self._deliver_frame,
-                             self._deliver_state, max_fps=max_fps, queue_for=shared_queue_for)
+                             self._deliver_state, max_fps=room.updates_per_s if room is not None else max_fps,
+                             queue_for=shared_queue_for)
+        self.room_notice = pn.pane.Alert("", alert_type="info", visible=False, sizing_mode="stretch_width")
+        self.participant = None if room is None else room.join(self, instructor)
+        self.workshop = self._workshop_controls() if room is not None else None
         if self._sync_url:
             self._read_url()
         self.params.param.watch(self._params_changed, self.params.names())
@@ -112,8 +123,14 @@ class LabApp:
             self.start()
 
     # -- running ------------------------------------------------------------------------------
-    def start(self) -> int:
-        """(Re)start the computation with the current parameters."""
+    def start(self) -> int | None:
+        """(Re)start the computation with the current parameters (``None``: refused, over a
+        workshop cap; the notice says which)."""
+        refused = over_caps(self.params.values(), self.caps)
+        if refused:
+            self.run_notice.object = "Not started: " + "; ".join(refused.values())
+            self.run_notice.visible = True
+            return None
         self.started_at = time.monotonic()
         params = self._running_params = self.lab.Params(**self.params.param.values())
         self._running_label = getattr(self.views, "run_label", lambda p: "")(params)
@@ -121,10 +138,72 @@ class LabApp:
 
     def close(self) -> None:
         self.runner.close()
+        if self.participant is not None:
+            self.room.depart(self.participant)
 
     def _params_changed(self, *events) -> None:
+        over = over_caps({e.name: e.new for e in events}, self.caps)
+        if over:  # e.g. the page's own link, which Panel's location sync applies once more
+            self.run_notice.object = "Kept within the workshop's caps: " + "; ".join(over.values())
+            self.run_notice.visible = True
+            self.params.param.update(**{e.name: e.old for e in events if e.name in over})
+            return
         self.start()  # the URL follows through Panel's location sync
+        if self.room is not None:
+            self.room.changed()
 
+    # -- the workshop: caps, the instructor's pushes --------------------------------------------
+    def _presets_within_caps(self) -> list[str]:
+        """The Size buttons a participant may use (``large`` is often past a workshop's caps)."""
+        cls = type(self.params)
+        defaults = {name: cls.param[name].default for name in self.caps}
+        return [name for name, values in cls.presets().items()
+                if not over_caps({**defaults, **values}, self.caps)]
+
+    def _workshop_controls(self) -> pn.Column:
+        """Name, "follow the instructor", and the caps, shown next to the controls."""
+        for name, cap in self.caps.items():  # sliders end at the cap
+            widget = self.widgets.get(name)
+            if isinstance(widget, pn.widgets.DiscreteSlider):
+                widget.options = [v for v in widget.options if v <= cap] or [cap]
+            elif widget is not None and "end" in widget.param and widget.end > cap:
+                widget.end = cap
+        name = pn.widgets.TextInput(label="Your name (for the instructor)", placeholder=self.participant.id,
+                                    max_length=40)
+        follow = pn.widgets.Checkbox(label="Follow the instructor", value=True)
+        name.param.watch(lambda event: self._participant_changed(name=event.new.strip()), "value")
+        follow.param.watch(lambda event: self._participant_changed(follow=event.new), "value")
+        parts = [name, follow]
+        if self.caps:
+            limits = ", ".join(f"{n} ≤ {c:g}" for n, c in self.caps.items())
+            parts.append(pn.pane.Markdown(f"<small>Workshop caps: {limits}</small>", margin=(0, 10)))
+        return pn.Column(*parts, sizing_mode="stretch_width")
+
+    def _participant_changed(self, **fields) -> None:
+        for key, value in fields.items():
+            setattr(self.participant, key, value)
+        self.room.changed()
+
+    def receive(self, values: dict, message: str) -> None:
+        """What the instructor pushed: applied on this session's own loop (never waiting for
+        it: the instructor's session must not stall on thirty others), unless the participant
+        stopped following."""
+        if self._doc is None:
+            self._apply_received(values, message)
+        else:
+            self._doc.add_next_tick_callback(lambda: self._apply_received(values, message))
+
+    def _apply_received(self, values: dict, message: str) -> None:
+        if self.participant is not None and not self.participant.follow:
+            return
+        values = {name: value for name, value in values.items() if name in self.params.names()}
+        changed = {name: v for name, v in values.items() if getattr(self.params, name) != v}
+        self.room_notice.object = f"{time.strftime('%H:%M:%S')}: the {message}"
+        self.room_notice.visible = True
+        if changed:
+            self.params.param.update(**changed)  # the controls, the URL and a new run follow
+        else:
+            self.start()  # the same settings: run them (the run cache answers at once)
     def _apply_preset(self, event) -> None:
         cls = type(self.params)
         presets = cls.presets()
@@ -139,7 +218,7 @@ class LabApp:
         nothing and silently, so each pair is checked on its own (``core.params.coerce``) and a
         bad one is dropped from the link with a visible notice, keeping the default."""
         location = pn.state.location
-        values, problems = values_from_query(type(self.params), location.query_params)
+        values, problems = values_from_query(type(self.params), location.query_params, self.caps)
         if values:
             self.params.param.update(**values)
         if problems:
@@ -257,6 +336,8 @@ class LabApp:
             self.status.alert_type, self.status.object = "info", "Running…"
             self.table.visible = False  # the last run's numbers
         elif state == DONE:
+            if self.participant is not None:
+                self.room.finished(self.participant, self._running_params.values(), self.frame.metrics)
             took = time.monotonic() - (self.started_at or time.monotonic())
             self.progress.value = 1000
             self.status.alert_type = "success"
@@ -269,6 +350,8 @@ class LabApp:
         elif state == ERROR:
             self.status.alert_type = "danger"
             self.status.object = f"Stopped: {message}"
+        if self.participant is not None and state != DONE:
+            self.room.changed()
 
     def _other_runs(self) -> tuple:
         """Finished runs to compare with the one on screen (not the same settings again)."""
@@ -307,13 +390,14 @@ class LabApp:
 
     def sidebar(self) -> list:
         return [
-            self.preset, self.controls,
+            *([self.workshop, pn.layout.Divider()] if self.workshop is not None else []),
+            self.preset, self.controls, *([self.upload.panel()] if self.upload is not None else []),
             pn.widgets.Button(name="Restart run", on_click=lambda event: self.start()),
             pn.layout.Divider(), self.format, self.download_figure, self.download_sidecar,
         ]
 
     def main(self) -> list:
-        return [pn.Column(self.notice, self.run_notice, self.status, self.table, self.progress,
+        return [pn.Column(self.notice, self.room_notice, self.run_notice, self.status, self.table, self.progress,
                           sizing_mode="stretch_width"),
                 self.plots]
 
@@ -413,14 +497,18 @@ def _changed(old, new, fields) -> bool:
     return False
 
 
-def values_from_query(cls, query: dict) -> tuple[dict, list[str]]:
-    """Checked parameter values from URL query pairs, and a message for each one refused."""
+def values_from_query(cls, query: dict, caps: dict | None = None) -> tuple[dict, list[str]]:
+    """Checked parameter values from URL query pairs, and a message for each one refused (out
+    of range, or over a workshop ``caps``)."""
     values, problems = {}, []
     for name, raw in query.items():
         try:
             values[name] = coerce(cls, name, _url_text(raw))
         except ParamError as exc:
             problems.append(str(exc))
+    for name, problem in over_caps(values, caps or {}).items():
+        del values[name]
+        problems.append(problem)
     return values, problems
 
 
@@ -433,6 +521,7 @@ def _url_text(raw) -> str:
 
 
 def build_app(slug: str, **kwargs):
-    """The servable page of one lab (what ``apps/<lab>.py`` and ``paperscope serve`` use)."""
+    """The servable page of one lab (what ``apps/<lab>.py`` and ``paperscope serve`` use;
+    ``kwargs`` go to :class:`LabApp`)."""
     app = LabApp(slug, **kwargs)
     return app.view()

@@ -3,47 +3,27 @@
 Workshop mode (``--workshop``, or each part by its own flag) makes one server hold a room:
 sessions share the cores and the GPU through the compute queue (``core.queue``), a session
 limit turns away the N+1-th visitor with a friendly page instead of a slow app for everyone,
-and Panel's liveness endpoint and admin page are switched on.
+participants' sizes are capped, and Panel's liveness endpoint and admin page are switched on.
+With an instructor credential (``ui.credentials``) the room also gets its instructor console
+(``/instructor``, ``/instructor/<slug>``) and projector pages (``/room/<slug>``): ``ui.console``.
 """
 
 import logging
-import threading
 from dataclasses import dataclass, field
 
 import panel as pn
 
+from ..core.params import CAP_MULTIPLE
 from ..core.queue import queues_for_workshop, share_compute, shared_stats
 from ..core.registry import all_labs, get_lab
 from . import thumbnails
 from .app import build_app, extension
+from .credentials import Instructors, LoginHandler, current_session_is_instructor
 from .gallery import gallery
 from .page import page
+from .room import Room
 
 ROOM_FULL_TITLE = "paperscope: the room is full"
-
-
-@dataclass
-class Room:
-    """Counts this process's live lab sessions; past ``limit`` new visitors get the full-room
-    page. The gallery is not counted: it computes nothing, and a visitor passing through it to
-    a lab would otherwise hold two places for the ~15 s Bokeh keeps a closed session."""
-
-    limit: int | None = None
-    live: int = 0
-    turned_away: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def admit(self) -> bool:
-        with self._lock:
-            if self.limit is not None and self.live >= self.limit:
-                self.turned_away += 1
-                return False
-            self.live += 1
-            return True
-
-    def leave(self) -> None:
-        with self._lock:
-            self.live = max(0, self.live - 1)
 
 
 def room_full_page(room: Room, slug: str):
@@ -54,23 +34,55 @@ def room_full_page(room: Room, slug: str):
     return page(ROOM_FULL_TITLE, [pn.pane.Markdown(text, sizing_mode="stretch_width")])
 
 
-def routes(slugs=(), room: Room | None = None) -> dict:
+def routes(slugs=(), room: Room | None = None, instructors: Instructors | None = None, prefix: str = "") -> dict:
     """URL path -> page factory (a new page per browser session)."""
     labs = [get_lab(s) for s in slugs] if slugs else all_labs()
     pages = {"/": gallery}
-    pages.update({f"/{lab.slug}": _page(lab.slug, room) for lab in labs})
+    pages.update({f"/{lab.slug}": _page(lab.slug, room, instructors) for lab in labs})
+    if room is not None and instructors is not None and instructors.configured:
+        served = [lab.slug for lab in labs]
+        login = f"{prefix}/instructor/login"
+        pages["/instructor"] = _console(room, instructors, served, login)
+        pages.update({f"/instructor/{slug}": _console(room, instructors, [slug], login) for slug in served})
+        pages.update({f"/room/{slug}": _projector(room, slug) for slug in served})
     return pages
 
 
-def _page(slug: str, room: Room | None):
+def _page(slug: str, room: Room | None, instructors: Instructors | None):
     def page():  # Panel wants a plain function: it calls it once per session
         if room is None:
             return build_app(slug)
         if not room.admit():
             return room_full_page(room, slug)
         pn.state.on_session_destroyed(lambda context: room.leave())
-        return build_app(slug)
+        return build_app(slug, room=room, instructor=current_session_is_instructor(instructors))
     return page
+
+
+def _console(room: Room, instructors: Instructors, slugs: list[str], login: str):
+    def console():
+        from .console import Console
+
+        if not current_session_is_instructor(instructors):
+            logging.getLogger("paperscope.instructor").warning("console refused: no instructor credential")
+            return refused_page(instructors, login)
+        return Console(room, slugs, by=pn.state.user or "instructor").view()
+    return console
+
+
+def _projector(room: Room, slug: str):
+    def projector():
+        from .console import Projector
+
+        return Projector(room, slug).view()
+    return projector
+
+
+def refused_page(instructors: Instructors, login: str):
+    how = (f"[sign in with the instructor password]({login})" if instructors.password
+           else "sign in as a user the basic-auth file marks as instructor")
+    text = f"## The instructor console\n\nThis page is for the workshop's instructor: {how}."
+    return page("paperscope: instructor sign-in", [pn.pane.Markdown(text, sizing_mode="stretch_width")])
 
 
 def origins_for(address: str, port: int, extra=()) -> list[str]:
@@ -85,14 +97,27 @@ class Workshop:
     shared_queue: bool = False  # sessions take turns on the cores / GPU, frame by frame
     cpu_slots: int | None = None  # CPU queue size (default: the cores of this process)
     max_sessions: int | None = None  # lab sessions per server process
+    gpu_slots: int | None = None  # GPU queue size (default 1)
+    max_sessions: int | None = None  # lab sessions per server process
     liveness: bool = False  # GET /liveness answers 200 while the server runs
     admin: bool = False  # Panel's admin page at /admin (sessions, memory, logs)
+    caps: bool = False  # participants' sizes capped at cap_multiple x the paper's (and cap_overrides)
+    cap_multiple: float = CAP_MULTIPLE
+    cap_overrides: dict = field(default_factory=dict)  # slug -> {name: cap}
+    instructors: Instructors = field(default_factory=Instructors)  # who may open the console
 
     @classmethod
     def room(cls, **overrides) -> "Workshop":
         """What ``--workshop`` switches on (a limit of 30 lab sessions unless told)."""
         return cls(**{"shared_queue": True, "max_sessions": 30, "liveness": True, "admin": True,
-                      **overrides})
+                      "caps": True, **overrides})
+
+    def make_room(self) -> Room | None:
+        """The room that counts, caps and lists the sessions, when any of that is on."""
+        if not (self.max_sessions or self.caps or self.instructors.configured):
+            return None
+        return Room(self.max_sessions, capped=self.caps, cap_multiple=self.cap_multiple,
+                    cap_overrides=self.cap_overrides)
 
 
 def quiet_panel_debug_log() -> None:
@@ -112,9 +137,15 @@ def serve(slugs=(), *, port: int = 5006, address: str = "localhost", origins=(),
     extension()
     workshop = workshop or Workshop()
     quiet_panel_debug_log()
-    share_compute(queues_for_workshop(workshop.cpu_slots) if workshop.shared_queue else None)
-    room = Room(workshop.max_sessions) if workshop.max_sessions else None
-    server = pn.serve(routes(slugs, room), port=port, address=address,
+    share_compute(queues_for_workshop(workshop.cpu_slots, workshop.gpu_slots) if workshop.shared_queue else None)
+    room = workshop.make_room()
+    instructors = workshop.instructors
+    prefix = "/" + kwargs["prefix"].strip("/") if kwargs.get("prefix") else ""
+    if room is not None and instructors.password:
+        kwargs["extra_patterns"] = [*kwargs.get("extra_patterns", []),
+                                    (r"/instructor/login", LoginHandler,
+                                     {"instructors": instructors, "console": f"{prefix}/instructor"})]
+    server = pn.serve(routes(slugs, room, instructors, prefix), port=port, address=address,
                       websocket_origin=origins_for(address, port, origins), show=show, start=False,
                       title="paperscope", liveness=workshop.liveness, admin=workshop.admin, **kwargs)
     server.paperscope_room = room  # for tests and the status command
