@@ -95,6 +95,8 @@ def test_reproduce_round_trip(slug, fmt, change, tmp_path, capsys):
     # Same machine, same code, same threads: the numbers come back bit-for-bit, whatever the rule.
     assert json.loads(again.with_name(again.name + ".json").read_text())["metrics"] == recorded["metrics"]
 
+    if (slug, fmt, change) != ROUND_TRIPS[0]:
+        return  # from the sidecar alone: once is enough (each round trip is two runs and two exports)
     out_path = tmp_path / "from-json" / f"{slug}.{fmt}"
     assert main(["reproduce", str(kept), "--out", str(out_path), "--no-progress"]) == 0
     out, err = capsys.readouterr()
