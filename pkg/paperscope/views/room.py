@@ -28,14 +28,14 @@ def figure(table: pd.DataFrame, x: str, y: str, color: str | None = None, title:
         colors = {"color": color, "cmap": style.SEQUENTIAL, "colorbar": True}
     else:
         colors = {"color": style.PALETTE[0]}
-    points = _both(hv.Scatter(rows, x, vdims, label="runs"), **colors)
+    points = _both(hv.Scatter(rows, x, vdims), **colors)  # the legend, if any: the colour's categories
     layers = [points]
     if is_numeric_dtype(rows[x]) and rows[x].duplicated().any():
         mean = rows.groupby(x, as_index=False)[y].mean().sort_values(x)
-        layers.insert(0, _both(hv.Curve(mean, x, y, label="mean over runs"), color="#555555"))
+        layers.insert(0, _both(hv.Curve(mean, x, y), color="#555555"))
     n = len(rows)
     heading = title or f"{y} against {x}"
-    title = f"{heading} ({n} run{'s' * (n != 1)})"
+    title = f"{heading} ({n} run{'s' * (n != 1)}{'; line: their mean' if len(layers) > 1 else ''})"
     return _both(hv.Overlay(layers), padding=0.08, title=title, show_legend=bool(color))
 
 
