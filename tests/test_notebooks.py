@@ -48,7 +48,7 @@ def _headless_class(path) -> type:
             monkeypatch.setenv("PAPERSCOPE_QUICK", "1")
             monkeypatch.setenv("PAPERSCOPE_DEVICE", "cpu")
             cells = nbformat.read(notebook, as_version=4)
-            NotebookClient(cells, timeout=600, kernel_name="python3",
+            NotebookClient(cells, timeout=600, kernel_name="python3", shutdown_kernel="immediate",  # not ~3 s graceful
                            resources={"metadata": {"path": str(tmp_path)}}).execute()
             errors = [o for cell in cells.cells if cell.cell_type == "code" for o in cell.outputs
                       if o.output_type == "error"]

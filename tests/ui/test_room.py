@@ -123,6 +123,18 @@ def test_a_bad_grid_is_refused_with_a_clear_message(text, message):
         grid_points(get_lab(SLUG).Params, text)
 
 
+def test_the_console_shows_how_long_a_run_has_gone_and_why_one_stopped():
+    def failing(params):
+        raise RuntimeError("the step size is too large")
+        yield
+    room = Room()
+    stuck = LabApp(SLUG, autostart=False, run=failing, room=room)
+    stuck.participant.name = "Ida"
+    stuck.start()
+    stuck.runner.wait(10)
+    assert "Stopped: RuntimeError: the step size is too large" in participants_html(room, SLUG)
+
+
 def test_a_departed_participant_leaves_the_room():
     room = Room()
     app = app_in(room)

@@ -15,6 +15,7 @@ import html
 import io
 import itertools
 import json
+import time
 
 import panel as pn
 
@@ -23,6 +24,7 @@ from ..core.errors import ParamError
 from ..core.export import app_link, git_commit, run_command, value_text, versions
 from ..core.params import coerce, over_caps
 from ..core.registry import get_lab
+from ..core.runner import ERROR, RUNNING
 from ..service.sweep import describe, parse_grid
 from ..views import room as room_views
 from ..views.figure import FORMATS, render_bytes
@@ -284,12 +286,22 @@ def participants_html(room: Room, slug: str) -> str:
     for p in people:
         changed = {n: v for n, v in p.values().items() if v != defaults.get(n)}
         metrics = dict(list(p.metrics.items())[:SHOWN_METRICS])
-        cells = [p.label + (" (instructor)" if p.instructor else ""), "yes" if p.follow else "no", p.state,
+        cells = [p.label + (" (instructor)" if p.instructor else ""), "yes" if p.follow else "no", run_state(p),
                  describe(changed) or "defaults", describe(metrics) or "–"]
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     head = "".join(f"<th>{h}</th>" for h in ("participant", "follows", "run", f"settings (other than {START_PRESET})",
                                                 "latest metrics"))
     return f"<p>{len(people)} session(s)</p><table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def run_state(participant) -> str:
+    """What the instructor needs to see who is stuck: how long a run has been going, or why it stopped."""
+    app = participant.app
+    if app.state == RUNNING and app.started_at is not None:
+        return f"running, {time.monotonic() - app.started_at:.0f} s"
+    if app.state == ERROR:
+        return app.status.object  # "Stopped: <the reason>"
+    return app.state
 
 
 def room_provenance(slug: str, table, x: str, y: str, color: str | None) -> dict:
