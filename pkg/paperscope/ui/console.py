@@ -187,6 +187,8 @@ class Console:
             _keep_choice(self.x, xs)
             _keep_choice(self.y, ys)
             _keep_choice(self.color, [NONE, "name", *xs, *ys])
+            if xs and not varies(table, self.x.value) and varies(table, xs[0]):
+                self.x.value = xs[0]  # a parameter the room's runs differ in: the curve to draw
         self._draw(table)
 
     def _color(self) -> str | None:
@@ -263,10 +265,15 @@ def grid_points(cls, text: str, empty: str = "write the grid first, e.g. beta=0.
     return [dict(zip(names, combo)) for combo in itertools.product(*grid.values())]
 
 
+def varies(table, column: str) -> bool:
+    """Whether the room's runs differ in ``column``."""
+    return column in table.columns and table[column].astype(str).nunique() > 1
+
+
 def axes_of(table, cls, metrics: list[str]) -> tuple[list[str], list[str]]:
     """(x choices: parameters, those that vary across the runs first; y choices: metrics)."""
     numeric = [n for n in cls.names() if n != "device"]
-    varying = [n for n in numeric if n in table.columns and table[n].astype(str).nunique() > 1]
+    varying = [n for n in numeric if varies(table, n)]
     return [*varying, *(n for n in numeric if n not in varying)], metrics
 
 
