@@ -123,14 +123,9 @@ class LabApp:
             self.start()
 
     # -- running ------------------------------------------------------------------------------
-    def start(self) -> int | None:
-        """(Re)start the computation with the current parameters (``None``: refused, over a
-        workshop cap; the notice says which)."""
-        refused = over_caps(self.params.values(), self.caps)
-        if refused:
-            self.run_notice.object = "Not started: " + "; ".join(refused.values())
-            self.run_notice.visible = True
-            return None
+    def start(self) -> int:
+        """(Re)start the computation with the current parameters (never past a workshop cap:
+        the link's values are checked on arrival, every later change in ``_params_changed``)."""
         self.started_at = time.monotonic()
         params = self._running_params = self.lab.Params(**self.params.param.values())
         self._running_label = getattr(self.views, "run_label", lambda p: "")(params)

@@ -31,7 +31,7 @@ from ..views.figure import FORMATS, render_bytes
 from .app import START_PRESET, TABLE_CSS
 from .controls import panel_controls
 from .page import page
-from .room import Room
+from .room import RUN_COLUMNS, Room
 
 REFRESH_MS = 1000  # the console and the projector redraw at most this often
 SHOWN_METRICS = 3  # metrics per participant in the console's table
@@ -182,7 +182,7 @@ class Console:
         self.people.object = participants_html(self.room, self.slug)
         self.log.object = "\n".join(f"- {html.escape(line)}" for line in self.room.log()[:10]) or "No action yet."
         table = self.room.table(self.slug)
-        xs, ys = axes_of(table, get_lab(self.slug).Params, self.room.metric_names(self.slug))
+        xs, ys = axes_of(table, get_lab(self.slug).Params)
         with pn.io.hold():
             _keep_choice(self.x, xs)
             _keep_choice(self.y, ys)
@@ -270,10 +270,12 @@ def varies(table, column: str) -> bool:
     return column in table.columns and table[column].astype(str).nunique() > 1
 
 
-def axes_of(table, cls, metrics: list[str]) -> tuple[list[str], list[str]]:
-    """(x choices: parameters, those that vary across the runs first; y choices: metrics)."""
+def axes_of(table, cls) -> tuple[list[str], list[str]]:
+    """(x choices: parameters, those that vary across the runs first; y choices: the metrics,
+    every other column of the room's table)."""
     numeric = [n for n in cls.names() if n != "device"]
     varying = [n for n in numeric if varies(table, n)]
+    metrics = [c for c in table.columns if c not in cls.names() and c not in RUN_COLUMNS]
     return [*varying, *(n for n in numeric if n not in varying)], metrics
 
 
@@ -344,7 +346,7 @@ class Projector:
             return
         self._seen = self.room.version
         table = self.room.table(self.slug)
-        xs, ys = axes_of(table, get_lab(self.slug).Params, self.room.metric_names(self.slug))
+        xs, ys = axes_of(table, get_lab(self.slug).Params)
         x, y, color = self.room.projected(self.slug) or (xs[0] if xs else "x", ys[0] if ys else "y", None)
         self.figure.object = room_views.figure(table, x, y, color).opts(width=900, height=560, backend="bokeh")
         runners = table["participant"].nunique() if len(table) else 0

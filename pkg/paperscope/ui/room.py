@@ -24,6 +24,7 @@ from ..core.registry import get_lab
 from ..service.sweep import describe, flatten_metrics
 
 LOG = logging.getLogger("paperscope.instructor")
+RUN_COLUMNS = ("participant", "name", "finished")  # what a run's row holds besides parameters and metrics
 KEEP_LOG = 200  # instructor actions kept for the console (all go to the server log)
 # Live updates a second, summed over the room: about what one 2-core server delivered to pages
 # that do not draw (8 sessions x 3.4 a second, benchmarks/room_load.py). Past that, every
@@ -133,7 +134,7 @@ class Room:
     # -- runs ---------------------------------------------------------------------------------
     def finished(self, participant: Participant, values: dict, metrics: dict | None) -> None:
         """Record a participant's finished run (a point of the room's figure)."""
-        flat = flatten_metrics(metrics or {}, reserved=set(values) | {"participant", "name", "finished"})
+        flat = flatten_metrics(metrics or {}, reserved=set(values) | set(RUN_COLUMNS))
         numeric = {k: v for k, v in flat.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         row = {"participant": participant.id, "name": participant.name,
                "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -153,11 +154,6 @@ class Room:
         with self._lock:
             rows = list(self._runs.get(slug, ()))
         return pd.DataFrame(rows)
-
-    def metric_names(self, slug: str) -> list[str]:
-        table = self.table(slug)
-        names = set(get_lab(slug).Params.names())
-        return [c for c in table.columns if c not in names and c not in ("participant", "name", "finished")]
 
     def clear_runs(self, slug: str, by: str) -> None:
         with self._lock:
